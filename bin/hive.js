@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Hive runs its TypeScript directly (tsx), so a --plugin path may be TypeScript too.
+import { register } from 'tsx/esm/api'
+
+register()
+const { main } = await import('../core/cli.ts')
+try {
+  process.exit(await main(process.argv.slice(2)))
+} catch (e) {
+  process.stderr.write(`hive: ${process.env.HIVE_DEBUG ? e.stack : e.message}\n`)
+  process.exitCode = 1
+}

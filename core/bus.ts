@@ -1,0 +1,133 @@
+import { ErrorCode, RequestStrategy, type Msg, type NatsConnection, type Subscription } from 'nats'
+import type { Logger } from 'pino'
+import { decode, encode } from './codec.js'
+import { AwsError, CoreErrors, type AwsErrorJSON } from './errors.js'
+import { ACTION_QUEUE, actionSubject, gatherSubject } from './subjects.js'
+
+/** Who asked, carried with every action so handlers answer as the right account and region. */
+export interface RequestContext {
+  requestId: string
+  region: string
+  accountId: string
+  principalArn: string
+}
+
+/** What a handler sees: the caller's context plus where it runs. */
+export interface ActionContext extends RequestContext {
+  service: string
+  action: string
+  /** The node handling the action. */
+  nodeId: string
+  log: Logger
+}
+
+export type ActionInput = Record<string, unknown>
+export type ActionOutput = Record<string, unknown> | undefined
+export type ActionHandler = (input: ActionInput, ctx: ActionContext) => Promise<ActionOutput> | ActionOutput
+
+/** Message formats on hive.act.* and hive.all.* (subjects.ts), encoded with codec.ts. */
+interface BusRequest { input: ActionInput, ctx: RequestContext }
+type BusReply = { ok: ActionOutput } | { err: AwsErrorJSON }
+
+export interface ServeOptions {
+  /** Also answer fan-out requests (hive.all.*): for describes whose resources live on every node. */
+  gather?: boolean
+}
+
+export interface BusOptions {
+  nodeId: string
+  log: Logger
+  /** Names the capability behind an action when no node answers, for the error the caller sees. */
+  capabilityOf: (service: string, action: string) => Promise<string>
+  /** How many nodes serve an action right now, so a gather can stop as soon as all have answered. */
+  serversOf: (service: string, action: string) => Promise<number>
+  timeoutMs?: number
+}
+
+/**
+ * The typed layer over NATS that every action crosses: the edge and plugins `request` an action by
+ * name, plugins `serve` the ones they implement, describes that span nodes `gather`.
+ * Errors cross as AwsError values, so a handler on another node fails exactly like a local one.
+ */
+export class Bus {
+  private readonly subs: Subscription[] = []
+  private readonly timeoutMs: number
+
+  constructor (readonly nc: NatsConnection, private readonly opts: BusOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 60_000
+  }
+
+  serve (service: string, action: string, handler: ActionHandler, opts: ServeOptions = {}): void {
+    const run = (m: Msg): void => { void this.answer(service, action, handler, m) }
+    this.subs.push(this.nc.subscribe(actionSubject(service, action), { queue: ACTION_QUEUE, callback: (_e, m) => run(m) }))
+    if (opts.gather === true) {
+      this.subs.push(this.nc.subscribe(gatherSubject(service, action), { callback: (_e, m) => run(m) }))
+    }
+  }
+
+  async request (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = this.timeoutMs): Promise<ActionOutput> {
+    let reply: Msg
+    try {
+      reply = await this.nc.request(actionSubject(service, action), encode({ input, ctx } satisfies BusRequest), { timeout: timeoutMs })
+    } catch (e) {
+      throw await this.transportError(e, service, action)
+    }
+    return unwrap(reply)
+  }
+
+  /** Asks every node that serves the action and returns all their answers (in arrival order). */
+  async gather (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = 5_000): Promise<ActionOutput[]> {
+    const expected = await this.opts.serversOf(service, action)
+    if (expected === 0) throw CoreErrors.capabilityUnavailable(await this.opts.capabilityOf(service, action), action)
+    const replies = await this.nc.requestMany(gatherSubject(service, action), encode({ input, ctx } satisfies BusRequest), {
+      strategy: RequestStrategy.Count, maxMessages: expected, maxWait: timeoutMs
+    })
+    const out: ActionOutput[] = []
+    try {
+      for await (const m of replies) out.push(unwrap(m))
+    } catch (e) {
+      if (!isNoResponders(e)) throw e
+    }
+    if (out.length === 0) throw CoreErrors.capabilityUnavailable(await this.opts.capabilityOf(service, action), action)
+    return out
+  }
+
+  async close (): Promise<void> {
+    for (const s of this.subs.splice(0)) s.unsubscribe()
+  }
+
+  private async answer (service: string, action: string, handler: ActionHandler, m: Msg): Promise<void> {
+    let reply: BusReply
+    let req: BusRequest | undefined
+    try {
+      req = decode(m.data) as BusRequest
+      const log = this.opts.log.child({ requestId: req.ctx.requestId, action: `${service}:${action}` })
+      reply = { ok: await handler(req.input, { ...req.ctx, service, action, nodeId: this.opts.nodeId, log }) }
+    } catch (e) {
+      if (!(e instanceof AwsError)) {
+        this.opts.log.error({ err: e, requestId: req?.ctx.requestId, action: `${service}:${action}` }, 'action failed')
+      }
+      reply = { err: (e instanceof AwsError ? e : CoreErrors.internal()).toJSON() }
+    }
+    if (m.reply !== undefined && m.reply !== '') m.respond(encode(reply))
+  }
+
+  private async transportError (e: unknown, service: string, action: string): Promise<AwsError> {
+    if (isNoResponders(e)) return CoreErrors.capabilityUnavailable(await this.opts.capabilityOf(service, action), action)
+    if ((e as { code?: string }).code === ErrorCode.Timeout) {
+      return new AwsError('RequestTimeout', `${service}:${action} did not answer in time`, 503)
+    }
+    this.opts.log.error({ err: e, action: `${service}:${action}` }, 'bus request failed')
+    return CoreErrors.internal()
+  }
+}
+
+function unwrap (m: Msg): ActionOutput {
+  const reply = decode(m.data) as BusReply
+  if ('err' in reply) throw AwsError.fromJSON(reply.err)
+  return reply.ok ?? undefined
+}
+
+function isNoResponders (e: unknown): boolean {
+  return (e as { code?: string }).code === ErrorCode.NoResponders
+}

@@ -1,0 +1,104 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { BUILTIN_CAPABILITIES } from './capabilities.js'
+import { defaultDataDir, DEFAULTS, endpointUrl, initNode } from './config.js'
+import { startNode } from './node.js'
+
+const HELP = `hive — an AWS-compatible private cloud
+
+Usage:
+  hive serve [options]        start a node (runs 'admin init' first when the data dir has no config)
+  hive admin init [options]   write the node config, root keys and the 'hive' aws CLI profile
+  hive --help                 this text
+
+serve options:
+  --cap LIST            capabilities to enable, comma-separated (default: all built-in: ${BUILTIN_CAPABILITIES.join(',')})
+  --plugin NAME|PATH    load a third-party capability plugin (repeatable)
+  --listen HOST:PORT    where the AWS endpoint listens (default ${DEFAULTS.listen})
+  --data-dir DIR        node state (default $HIVE_DATA_DIR or ~/.hive)
+  --nats URL            join this NATS (cluster) instead of starting the embedded nats-server
+  --region R            region this node answers for (default ${DEFAULTS.region})
+  --az AZ               availability zone of this node (default <region>a)
+  --node-id ID          name of this node in the cluster (default: host name)
+  --tls-cert FILE       serve HTTPS with this certificate (with --tls-key)
+  --tls-key FILE        private key for --tls-cert
+
+admin init options:
+  --data-dir DIR, --listen HOST:PORT, --region R, --az AZ, --node-id ID   as above
+
+Environment: HIVE_DATA_DIR, HIVE_LOG_LEVEL (default info), HIVE_NATS_SERVER (nats-server binary).
+`
+
+const COMMON = {
+  'data-dir': { type: 'string' },
+  listen: { type: 'string' },
+  region: { type: 'string' },
+  az: { type: 'string' },
+  'node-id': { type: 'string' },
+  help: { type: 'boolean', short: 'h' }
+} as const satisfies ParseArgsConfig['options']
+
+const SERVE = {
+  ...COMMON,
+  cap: { type: 'string' },
+  plugin: { type: 'string', multiple: true },
+  nats: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' }
+} as const satisfies ParseArgsConfig['options']
+
+export async function main (argv: string[]): Promise<number> {
+  const [cmd, sub] = argv
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(HELP)
+    return cmd === undefined ? 1 : 0
+  }
+  if (cmd === 'serve') return await serve(argv.slice(1))
+  if (cmd === 'admin' && sub === 'init') return adminInit(argv.slice(2))
+  process.stderr.write(`hive: unknown command '${argv.join(' ')}'\n\n${HELP}`)
+  return 2
+}
+
+function adminInit (args: string[]): number {
+  const { values } = parseArgs({ args, options: COMMON, strict: true })
+  if (values.help === true) { process.stdout.write(HELP); return 0 }
+  const dataDir = values['data-dir'] ?? defaultDataDir()
+  const { config, created } = initNode({ dataDir, listen: values.listen, region: values.region, az: values.az, nodeId: values['node-id'] })
+  process.stdout.write(`${created ? 'Initialized' : 'Updated'} Hive node '${config.nodeId}' in ${dataDir}\n` +
+    `  account ${config.accountId}, region ${config.region}, az ${config.az}, endpoint ${endpointUrl(config)}\n` +
+    `  aws CLI profile '${DEFAULTS.profile}' written to ~/.aws/credentials and ~/.aws/config\n\n` +
+    'Next: start the node, then ask it something:\n' +
+    `  hive serve --data-dir ${dataDir}\n` +
+    `  aws --profile ${DEFAULTS.profile} --endpoint-url ${endpointUrl(config)} ec2 describe-availability-zones\n`)
+  return 0
+}
+
+async function serve (args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: SERVE, strict: true })
+  if (values.help === true) { process.stdout.write(HELP); return 0 }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together')
+  const node = await startNode({
+    dataDir: values['data-dir'] ?? defaultDataDir(),
+    capabilities: values.cap === undefined ? BUILTIN_CAPABILITIES : values.cap.split(',').map(s => s.trim()).filter(s => s !== ''),
+    plugins: values.plugin ?? [],
+    listen: values.listen,
+    nats: values.nats,
+    region: values.region,
+    az: values.az,
+    nodeId: values['node-id'],
+    tlsCert: values['tls-cert'],
+    tlsKey: values['tls-key']
+  })
+  process.stderr.write(`hive: serving ${node.endpoint} (try: aws --profile ${DEFAULTS.profile} --endpoint-url ${node.endpoint} ec2 describe-regions)\n`)
+  await new Promise<void>(resolve => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      node.log.info({ signal }, 'shutting down')
+      void node.close().then(resolve)
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+  return 0
+}

@@ -1,0 +1,101 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Bus } from './bus.js'
+import type { CredentialsProvider } from './credentials.js'
+import { AwsError, CoreErrors } from './errors.js'
+import type { HttpRequest, HttpResponse } from './http.js'
+import type { ServiceEntry, ServiceRegistry } from './services.js'
+import { credentialScopeOf, verifySigV4 } from './sigv4.js'
+
+export interface EdgeOptions {
+  bus: Bus
+  services: ServiceRegistry
+  credentials: CredentialsProvider
+}
+
+/**
+ * The one route every AWS request takes: HTTP → SigV4 → model parse → central DryRun → the bus →
+ * model serialize. Whatever goes wrong on the way is an AwsError rendered in the wire shape of the
+ * service the request was for.
+ */
+export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const started = process.hrtime.bigint()
+    const req = toHttpRequest(request)
+    const { res, action } = await handle(req, request.id, opts, request)
+    send(reply, res)
+    request.log.info({ action, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'aws request')
+  }
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url: '/*', handler, exposeHeadRoute: false })
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const aws = (err.statusCode ?? 500) === 413
+      ? CoreErrors.requestTooLarge(request.routeOptions.bodyLimit ?? 0)
+      : (err.statusCode ?? 500) < 500
+          ? new AwsError('MalformedRequest', err.message, 400)
+          : CoreErrors.internal()
+    if (aws.statusCode >= 500) request.log.error({ err }, 'edge failure')
+    const req = toHttpRequest(request)
+    const entry = opts.services.get(credentialScopeOf(req)?.service ?? opts.services.guess(req))
+    send(reply, renderError(entry, aws, request.id))
+  })
+}
+
+async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, request: FastifyRequest): Promise<{ res: HttpResponse, action?: string }> {
+  let entry: ServiceEntry | undefined
+  let action: string | undefined
+  try {
+    const service = credentialScopeOf(req)?.service ?? opts.services.guess(req)
+    entry = opts.services.get(service)
+    if (entry === undefined) throw new AwsError('UnknownService', `Hive does not serve the service '${service}'.`, 400)
+    const auth = await verifySigV4(req, opts.credentials)
+    const { operation, input } = entry.protocol.parse(entry.model, auth.body === req.body ? req : { ...req, body: auth.body })
+    action = `${service}:${operation.name}`
+    if (input.DryRun === true && entry.model.hasMember(operation.name, 'DryRun')) {
+      throw auth.credentials.principal.isRoot ? CoreErrors.dryRunOperation() : CoreErrors.unauthorizedOperation()
+    }
+    const output = await opts.bus.request(service, operation.name, input, {
+      requestId,
+      region: auth.region,
+      accountId: auth.credentials.principal.accountId,
+      principalArn: auth.credentials.principal.arn
+    })
+    return { res: entry.protocol.serialize(entry.model, operation, output, { requestId }), action }
+  } catch (e) {
+    if (!(e instanceof AwsError)) request.log.error({ err: e, action }, 'unexpected failure')
+    return { res: renderError(entry, e instanceof AwsError ? e : CoreErrors.internal(), requestId), action }
+  }
+}
+
+function renderError (entry: ServiceEntry | undefined, err: AwsError, requestId: string): HttpResponse {
+  if (entry !== undefined) return entry.protocol.serializeError(entry.model, err, { requestId })
+  const xml = '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>' + err.code + '</Code><Message>' +
+    escapeXml(err.message) + '</Message></Error></Errors><RequestID>' + requestId + '</RequestID></Response>'
+  return { statusCode: err.statusCode, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: xml }
+}
+
+function escapeXml (s: string): string {
+  return s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+}
+
+function toHttpRequest (request: FastifyRequest): HttpRequest {
+  const url = request.raw.url ?? '/'
+  const q = url.indexOf('?')
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(request.headers)) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v
+  }
+  return {
+    method: request.method,
+    path: q === -1 ? url : url.slice(0, q),
+    query: q === -1 ? '' : url.slice(q + 1),
+    headers,
+    body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+  }
+}
+
+function send (reply: FastifyReply, res: HttpResponse): void {
+  reply.code(res.statusCode).headers(res.headers).send(res.body)
+}

@@ -1,0 +1,73 @@
+/**
+ * Errors are values: every failure a client can see is an AwsError with the code and HTTP status
+ * AWS uses. Handlers throw them; the protocol layer renders them once, in the wire shape of the
+ * service the request came in on (EC2 `<Response><Errors>`, query `<ErrorResponse>`, S3 `<Error>`,
+ * JSON `__type`). Anything else that escapes a handler is logged and rendered as InternalError.
+ */
+export class AwsError extends Error {
+  readonly code: string
+  readonly statusCode: number
+  /** Extra members some error shapes carry (S3's BucketName, Key, ...), serialized beside Code/Message. */
+  readonly extra?: Record<string, string>
+
+  constructor (code: string, message: string, statusCode = 400, extra?: Record<string, string>) {
+    super(message)
+    this.name = 'AwsError'
+    this.code = code
+    this.statusCode = statusCode
+    if (extra !== undefined) this.extra = extra
+  }
+
+  /** 'Sender' for 4xx (the client must change the request), 'Receiver' for 5xx, as query services say. */
+  get fault (): 'Sender' | 'Receiver' {
+    return this.statusCode >= 500 ? 'Receiver' : 'Sender'
+  }
+
+  toJSON (): AwsErrorJSON {
+    return { code: this.code, message: this.message, statusCode: this.statusCode, ...(this.extra ? { extra: this.extra } : {}) }
+  }
+
+  static fromJSON (j: AwsErrorJSON): AwsError {
+    return new AwsError(j.code, j.message, j.statusCode, j.extra)
+  }
+}
+
+export interface AwsErrorJSON {
+  code: string
+  message: string
+  statusCode: number
+  extra?: Record<string, string>
+}
+
+export function isAwsError (e: unknown): e is AwsError {
+  return e instanceof AwsError
+}
+
+/**
+ * The errors the core itself raises, shared by every protocol. Service-specific codes live with the
+ * plugin that raises them. Statuses are the ones AWS answers with.
+ */
+export const CoreErrors = {
+  invalidAction: (action: string) =>
+    new AwsError('InvalidAction', `The action ${action} is not valid for this web service.`, 400),
+  unknownParameter: (name: string) =>
+    new AwsError('UnknownParameter', `The parameter ${name} is not recognized`, 400),
+  missingParameter: (name: string) =>
+    new AwsError('MissingParameter', `The request must contain the parameter ${name}`, 400),
+  invalidParameterValue: (message: string) =>
+    new AwsError('InvalidParameterValue', message, 400),
+  malformedBody: (message: string) =>
+    new AwsError('MalformedQueryString', message, 400),
+  requestTooLarge: (limit: number) =>
+    new AwsError('RequestEntityTooLarge', `Request body is larger than ${limit} bytes`, 413),
+  dryRunOperation: () =>
+    new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412),
+  unauthorizedOperation: () =>
+    new AwsError('UnauthorizedOperation', 'You are not authorized to perform this operation.', 403),
+  capabilityUnavailable: (capability: string, action: string) =>
+    new AwsError('ServiceUnavailable',
+      `No node in this Hive cluster serves the ${capability} capability needed for ${action}. ` +
+      `Start a node with --cap ${capability}.`, 503),
+  internal: () =>
+    new AwsError('InternalError', 'An internal error has occurred.', 500)
+} as const

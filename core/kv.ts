@@ -1,0 +1,124 @@
+import type { JetStreamClient, KV } from 'nats'
+import { decode, encode } from './codec.js'
+
+/** A value read from the store with the revision a compare-and-set update must name. */
+export interface Versioned<T> {
+  value: T
+  revision: number
+}
+
+/** Thrown when a compare-and-set lost a race: somebody wrote the key since it was read. */
+export class RevisionConflict extends Error {
+  constructor (readonly key: string) {
+    super(`revision conflict on ${key}`)
+    this.name = 'RevisionConflict'
+  }
+}
+
+export interface BucketOptions {
+  /** Entries expire this long after their last write (0: never). */
+  ttlMs?: number
+}
+
+/**
+ * One JetStream KV bucket of JSON values. All control-plane state goes through here so every
+ * write is either a blind put or a compare-and-set on the revision it read.
+ */
+export class Bucket<T> {
+  constructor (private readonly kv: KV, readonly name: string) {}
+
+  async get (key: string): Promise<Versioned<T> | undefined> {
+    const e = await this.kv.get(key)
+    if (e === null || e.operation !== 'PUT' || e.value.length === 0) return undefined
+    return { value: decode(e.value) as T, revision: e.revision }
+  }
+
+  async put (key: string, value: T): Promise<number> {
+    return await this.kv.put(key, encode(value))
+  }
+
+  /** Writes only if the key does not exist; false when it does. */
+  async create (key: string, value: T): Promise<number | undefined> {
+    try {
+      return await this.kv.create(key, encode(value))
+    } catch (e) {
+      if (isWrongSequence(e)) return undefined
+      throw e
+    }
+  }
+
+  /** Compare-and-set: writes only if the key is still at `revision`. */
+  async update (key: string, value: T, revision: number): Promise<number> {
+    try {
+      return await this.kv.update(key, encode(value), revision)
+    } catch (e) {
+      if (isWrongSequence(e)) throw new RevisionConflict(key)
+      throw e
+    }
+  }
+
+  /**
+   * Read-modify-write with retries on conflict. `fn` gets the current value (undefined when absent)
+   * and returns the new one, or undefined to leave the key alone.
+   */
+  async modify (key: string, fn: (current: T | undefined) => T | undefined, attempts = 20): Promise<T | undefined> {
+    for (let i = 0; i < attempts; i++) {
+      const cur = await this.get(key)
+      const next = fn(cur?.value)
+      if (next === undefined) return cur?.value
+      try {
+        if (cur === undefined) {
+          if (await this.create(key, next) !== undefined) return next
+        } else {
+          await this.update(key, next, cur.revision)
+          return next
+        }
+      } catch (e) {
+        if (!(e instanceof RevisionConflict)) throw e
+      }
+    }
+    throw new RevisionConflict(key)
+  }
+
+  async delete (key: string): Promise<void> {
+    await this.kv.delete(key)
+  }
+
+  /** Keys, optionally those under a dotted prefix (`'vol.'` matches `vol.>`). */
+  async keys (prefix = ''): Promise<string[]> {
+    const out: string[] = []
+    const it = await this.kv.keys(prefix === '' ? '>' : `${prefix.replace(/\.$/, '')}.>`)
+    for await (const k of it) out.push(k)
+    return out.sort()
+  }
+
+  /** Every live entry, sorted by key. */
+  async list (prefix = ''): Promise<Array<{ key: string } & Versioned<T>>> {
+    const keys = await this.keys(prefix)
+    const got = await Promise.all(keys.map(async key => ({ key, entry: await this.get(key) })))
+    return got.flatMap(({ key, entry }) => entry === undefined ? [] : [{ key, ...entry }])
+  }
+}
+
+/** Opens (creating when missing) the KV buckets of one NATS connection. */
+export class KvStore {
+  private readonly open = new Map<string, Promise<Bucket<unknown>>>()
+
+  constructor (private readonly js: JetStreamClient, private readonly replicas = 1) {}
+
+  bucket<T> (name: string, opts: BucketOptions = {}): Promise<Bucket<T>> {
+    let b = this.open.get(name)
+    if (b === undefined) {
+      b = this.js.views.kv(name, { history: 1, replicas: this.replicas, ttl: opts.ttlMs ?? 0 })
+        .then(kv => new Bucket<unknown>(kv, name))
+      b.catch(() => this.open.delete(name))
+      this.open.set(name, b)
+    }
+    return b as Promise<Bucket<T>>
+  }
+}
+
+function isWrongSequence (e: unknown): boolean {
+  const msg = e instanceof Error ? e.message : String(e)
+  return /wrong last sequence|key exists/i.test(msg)
+}

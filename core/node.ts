@@ -1,0 +1,141 @@
+import { fastifyAwilixPlugin } from '@fastify/awilix'
+import { asValue } from 'awilix'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { connect, type NatsConnection } from 'nats'
+import pino, { type Logger } from 'pino'
+import { Bus } from './bus.js'
+import { builtinCapabilityOf, loadBuiltin, loadPlugin } from './capabilities.js'
+import type { Capability, NodeInfo } from './capability.js'
+import { initNode, readConfig, type NodeConfig } from './config.js'
+import { StaticCredentialsProvider } from './credentials.js'
+import { registerEdge } from './edge.js'
+import { KvStore } from './kv.js'
+import { startEmbeddedNats, type EmbeddedNats } from './nats-server.js'
+import { NodeRegistry } from './nodes.js'
+import { actionsOf, registerCapabilities, validateCapabilities } from './plugin-host.js'
+import { ServiceRegistry } from './services.js'
+
+export interface NodeOptions {
+  dataDir: string
+  capabilities: string[]
+  plugins?: string[]
+  listen?: string
+  nats?: string
+  region?: string
+  az?: string
+  nodeId?: string
+  tlsCert?: string
+  tlsKey?: string
+  log?: Logger
+  /** Largest request body the edge reads, in bytes. */
+  bodyLimit?: number
+}
+
+export interface RunningNode {
+  app: FastifyInstance
+  config: NodeConfig
+  /** Where the AWS edge listens, e.g. http://127.0.0.1:9999. */
+  endpoint: string
+  natsUrl: string
+  log: Logger
+  close: () => Promise<void>
+}
+
+/**
+ * Starts one Hive node: the bus (embedded nats-server unless --nats), the capabilities, the edge.
+ * On any failure everything already started is stopped again before the error propagates.
+ */
+export async function startNode (opts: NodeOptions): Promise<RunningNode> {
+  const log = opts.log ?? pino({ level: process.env.HIVE_LOG_LEVEL ?? 'info' })
+  const stored = readConfig(opts.dataDir) ?? initNode({ dataDir: opts.dataDir, listen: opts.listen, region: opts.region, az: opts.az, nodeId: opts.nodeId }).config
+  const config: NodeConfig = {
+    ...stored,
+    ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
+    ...(opts.region !== undefined ? { region: opts.region, az: opts.az ?? `${opts.region}a` } : {}),
+    ...(opts.az !== undefined ? { az: opts.az } : {}),
+    ...(opts.nodeId !== undefined ? { nodeId: opts.nodeId } : {})
+  }
+  const cleanup: Array<() => Promise<void>> = []
+  const close = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) {
+      try { await step() } catch (err) { log.warn({ err }, 'shutdown step failed') }
+    }
+  }
+  try {
+    const caps: Capability[] = []
+    for (const name of opts.capabilities) caps.push(await loadBuiltin(name))
+    for (const spec of opts.plugins ?? []) caps.push(await loadPlugin(spec))
+
+    let embedded: EmbeddedNats | undefined
+    if (opts.nats === undefined) {
+      embedded = await startEmbeddedNats(opts.dataDir, log)
+      cleanup.push(embedded.stop)
+    }
+    const natsUrl = opts.nats ?? (embedded as EmbeddedNats).url
+    const nc: NatsConnection = await connect({ servers: natsUrl, name: `hive-${config.nodeId}`, maxReconnectAttempts: -1 })
+    cleanup.push(async () => { await nc.drain() })
+    const kv = new KvStore(nc.jetstream())
+    const registry = await NodeRegistry.open(kv)
+    const clusterCaps = new Set((await registry.nodes()).flatMap(n => n.capabilities))
+    const models = validateCapabilities(caps, clusterCaps)
+
+    const bus = new Bus(nc, {
+      nodeId: config.nodeId,
+      log,
+      capabilityOf: async (s, a) => await registry.capabilityOf(s, a) ?? await builtinCapabilityOf(s, a) ?? `${s}:${a}`,
+      serversOf: async (s, a) => await registry.serversOf(s, a)
+    })
+    cleanup.push(async () => { await bus.close() })
+
+    const [host, port] = splitHostPort(config.listen)
+    const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined
+      ? { key: readFileSync(opts.tlsKey), cert: readFileSync(opts.tlsCert) }
+      : undefined
+    const app = Fastify({
+      loggerInstance: log,
+      genReqId: () => randomUUID(),
+      disableRequestLogging: true,
+      bodyLimit: opts.bodyLimit ?? 16 * 1024 * 1024,
+      ...(tls !== undefined ? { https: tls } : {})
+    }) as unknown as FastifyInstance
+    cleanup.push(async () => { await app.close() })
+    const node: NodeInfo = { nodeId: config.nodeId, region: config.region, az: config.az, accountId: config.accountId, dataDir: opts.dataDir }
+    await app.register(fastifyAwilixPlugin, { disposeOnClose: true, disposeOnResponse: false, strictBooleanEnforced: true })
+    app.diContainer.register({ node: asValue(node), bus: asValue(bus), kv: asValue(kv), log: asValue(log) })
+    await registerCapabilities(app, caps, { node, bus, kv, log, registry })
+    registerEdge(app, {
+      bus,
+      services: new ServiceRegistry(models),
+      credentials: new StaticCredentialsProvider([{
+        accessKeyId: config.rootAccessKeyId,
+        secretAccessKey: config.rootSecretAccessKey,
+        principal: { accountId: config.accountId, arn: `arn:aws:iam::${config.accountId}:root`, isRoot: true }
+      }])
+    })
+    await app.listen({ host, port })
+    const address = app.server.address()
+    const boundPort = typeof address === 'object' && address !== null ? address.port : port
+    const endpoint = `${tls !== undefined ? 'https' : 'http'}://${host}:${boundPort}`
+    await registry.start({
+      nodeId: config.nodeId,
+      capabilities: caps.map(c => c.capability),
+      actions: actionsOf(caps),
+      endpoint,
+      startedAt: new Date().toISOString()
+    })
+    cleanup.push(async () => { await registry.stop(config.nodeId) })
+    log.info({ endpoint, nats: natsUrl, capabilities: caps.map(c => c.capability), nodeId: config.nodeId }, 'hive node ready')
+    return { app, config: { ...config, listen: `${host}:${boundPort}` }, endpoint, natsUrl, log, close }
+  } catch (e) {
+    await close()
+    throw e
+  }
+}
+
+function splitHostPort (listen: string): [string, number] {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen)
+  if (m === null) throw new Error(`--listen wants host:port, got '${listen}'`)
+  return [m[1], Number(m[2])]
+}

@@ -1,0 +1,54 @@
+import { AwsError } from './errors.js'
+
+export interface PageRequest {
+  MaxResults?: number
+  NextToken?: string
+}
+
+export interface PageLimits {
+  /** Smallest MaxResults the action accepts. */
+  min: number
+  /** Largest MaxResults, also the page size when MaxResults is absent and `defaultSize` is not set. */
+  max: number
+  defaultSize?: number
+  /** The code a bad NextToken gets: EC2 says InvalidPaginationToken, SSM InvalidNextToken. */
+  invalidTokenCode?: string
+}
+
+export interface Page<T> {
+  items: T[]
+  nextToken?: string
+}
+
+/**
+ * One page of an already sorted list. The token names the key of the last item returned (opaque
+ * base64url), so a page stays correct when items before it are added or removed between calls.
+ */
+export function paginate<T> (items: T[], req: PageRequest, limits: PageLimits, keyOf: (item: T) => string): Page<T> {
+  const size = req.MaxResults ?? limits.defaultSize ?? limits.max
+  if (req.MaxResults !== undefined && (req.MaxResults < limits.min || req.MaxResults > limits.max)) {
+    throw new AwsError('InvalidParameterValue',
+      `Value ( ${req.MaxResults} ) for parameter maxResults is invalid. Parameter must be between ${limits.min} and ${limits.max}.`, 400)
+  }
+  let start = 0
+  if (req.NextToken !== undefined && req.NextToken !== '') {
+    const after = decodeToken(req.NextToken, limits.invalidTokenCode ?? 'InvalidPaginationToken')
+    start = items.findIndex(i => keyOf(i) > after)
+    if (start === -1) start = items.length
+  }
+  const page = items.slice(start, start + size)
+  const more = start + size < items.length
+  return more ? { items: page, nextToken: encodeToken(keyOf(page[page.length - 1])) } : { items: page }
+}
+
+function encodeToken (key: string): string {
+  return Buffer.from(JSON.stringify({ after: key }), 'utf8').toString('base64url')
+}
+
+function decodeToken (token: string, code: string): string {
+  try {
+    const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after?: unknown }
+    if (typeof v.after === 'string') return v.after
+  } catch {}
+  throw new AwsError(code, 'The specified pagination token is not valid or is expired.', 400)
+}

@@ -1,0 +1,39 @@
+/**
+ * Every NATS subject and JetStream KV bucket the core uses, defined once.
+ *
+ * Subjects
+ *   hive.act.<service>.<Action>   request/reply, queue group `hive.act`: exactly one node that serves
+ *                                 <service>:<Action> handles each request. <service> is the AWS signing
+ *                                 name of the model (ec2, ssm, s3 …), <Action> the model's operation name.
+ *                                 Request body: BusRequest, reply body: BusReply (both JSON, see bus.ts).
+ *   hive.all.<service>.<Action>   request/reply without queue group: every node that serves the action
+ *                                 answers (fan-out describes); the caller gathers the replies.
+ *   NATS answers 503 "no responders" when nobody subscribes: the bus turns that into an AwsError
+ *   naming the capability that is missing.
+ *
+ * KV buckets (JetStream, one stream each; keys use [A-Za-z0-9_=/.-], dots for hierarchy)
+ *   hive_nodes      <nodeId> → NodeRecord (bus.ts). Each node's heartbeat; entries expire after
+ *                   NODE_TTL_MS, so the bucket lists the live nodes and what each serves.
+ *   hive_<cap>_<resource>   a capability's own control-plane state; each plugin names its buckets
+ *                   with kvBucketName() and documents their keys beside its code.
+ */
+export const ACTION_QUEUE = 'hive.act'
+
+export function actionSubject (service: string, action: string): string {
+  return `hive.act.${service}.${action}`
+}
+
+export function gatherSubject (service: string, action: string): string {
+  return `hive.all.${service}.${action}`
+}
+
+export const NODES_BUCKET = 'hive_nodes'
+export const NODE_HEARTBEAT_MS = 5_000
+export const NODE_TTL_MS = 15_000
+
+/** `kvBucketName('ssm', 'parameters')` → `hive_ssm_parameters`. */
+export function kvBucketName (capability: string, resource: string): string {
+  const name = `hive_${capability}_${resource}`
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`invalid KV bucket name ${name}`)
+  return name
+}

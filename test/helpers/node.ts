@@ -1,0 +1,110 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const HIVE = join(ROOT, 'bin/hive.js')
+
+export interface TestNode {
+  endpoint: string
+  dataDir: string
+  home: string
+  proc: ChildProcess
+  region: string
+  credentials: { accessKeyId: string, secretAccessKey: string }
+  accountId: string
+  /** Output of the node so far (stdout logs + stderr). */
+  output: () => string
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+export interface TestNodeOptions {
+  caps?: string[]
+  plugins?: string[]
+  args?: string[]
+  env?: Record<string, string>
+}
+
+/** Starts a real `hive serve` process on a free port with its own data dir, HOME and embedded nats-server. */
+export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> {
+  const home = mkdtempSync(join(tmpdir(), 'hive-test-'))
+  const dataDir = join(home, 'data')
+  const args = [HIVE, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0',
+    '--cap', (opts.caps ?? ['ec2']).join(','), ...(opts.plugins ?? []).flatMap(p => ['--plugin', p]), ...(opts.args ?? [])]
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, HOME: home, HIVE_LOG_LEVEL: process.env.HIVE_LOG_LEVEL ?? 'warn', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
+  proc.stderr?.on('data', (d: Buffer) => { out += d.toString() })
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hive serve did not start:\n${out}`)), 60_000)
+    proc.once('exit', code => { clearTimeout(timer); reject(new Error(`hive serve exited ${String(code)}:\n${out}`)) })
+    const check = (): void => {
+      const m = /serving (https?:\/\/[\d.]+:\d+)/.exec(out)
+      if (m !== null) { clearTimeout(timer); proc.removeAllListeners('exit'); resolve(m[1]) }
+    }
+    proc.stderr?.on('data', check)
+  })
+  const config = JSON.parse(readFileSync(join(dataDir, 'hive.json'), 'utf8')) as Record<string, string>
+  const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
+  return {
+    endpoint,
+    dataDir,
+    home,
+    proc,
+    region: config.region,
+    accountId: config.accountId,
+    credentials: { accessKeyId: config.rootAccessKeyId, secretAccessKey: config.rootSecretAccessKey },
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      const code = await exited
+      rmSync(home, { recursive: true, force: true })
+      return code
+    }
+  }
+}
+
+/** The aws CLI: Debian's (installed by the bootstrap) when present, else the first on PATH. */
+export const AWS_CLI = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws'
+
+export interface CliResult {
+  status: number
+  stdout: string
+  stderr: string
+  json: any
+}
+
+/** Runs the real aws CLI against a node with its root keys; parses JSON output when there is some. */
+export function aws (node: TestNode, args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(AWS_CLI, ['--endpoint-url', node.endpoint, '--output', 'json', ...args], {
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: node.home,
+      AWS_ACCESS_KEY_ID: node.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: node.credentials.secretAccessKey,
+      AWS_DEFAULT_REGION: node.region,
+      AWS_CONFIG_FILE: join(node.home, 'no-aws-config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(node.home, 'no-aws-credentials'),
+      AWS_PAGER: '',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_MAX_ATTEMPTS: '1',
+      ...env
+    },
+    timeout: 120_000
+  })
+  let json: unknown
+  try { json = r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout) } catch {}
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json }
+}
+
+/** SDK client options for a node. */
+export function sdkConfig (node: TestNode): { endpoint: string, region: string, credentials: TestNode['credentials'], maxAttempts: number } {
+  return { endpoint: node.endpoint, region: node.region, credentials: node.credentials, maxAttempts: 1 }
+}
