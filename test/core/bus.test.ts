@@ -1,0 +1,105 @@
+import t, { type Test } from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect, type NatsConnection } from 'nats'
+import pino from 'pino'
+import { Bus } from '../../core/bus.js'
+import { AwsError } from '../../core/errors.js'
+import { KvStore, RevisionConflict } from '../../core/kv.js'
+import { startEmbeddedNats } from '../../core/nats-server.js'
+
+const log = pino({ level: 'silent' })
+const ctx = { requestId: 'r-1', region: 'us-east-1', accountId: '123456789012', principalArn: 'arn:aws:iam::123456789012:root' }
+
+async function natsFixture (t: Test): Promise<() => Promise<NatsConnection>> {
+  const dir = mkdtempSync(join(tmpdir(), 'hive-bus-'))
+  const nats = await startEmbeddedNats(dir, log)
+  const conns: NatsConnection[] = []
+  t.teardown(async () => {
+    for (const c of conns) await c.close()
+    await nats.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return async () => { const c = await connect({ servers: nats.url }); conns.push(c); return c }
+}
+
+function busOn (nc: NatsConnection, nodeId: string, servers = 1): Bus {
+  return new Bus(nc, { nodeId, log, capabilityOf: async () => 'ebs', serversOf: async () => servers })
+}
+
+t.test('bus', async t => {
+  const conn = await natsFixture(t)
+  const a = busOn(await conn(), 'node-a', 2)
+  const b = busOn(await conn(), 'node-b', 2)
+
+  await t.test('request reaches the serving node with input, context and timestamps intact', async t => {
+    b.serve('ec2', 'Echo', async (input, c) => ({ input, node: c.nodeId, requestId: c.requestId, at: input.at }))
+    await b.nc.flush()
+    const at = new Date('2026-01-02T03:04:05.678Z')
+    const out = await a.request('ec2', 'Echo', { n: 1, at, blob: Buffer.from('hi') }, ctx) as Record<string, any>
+    t.equal(out.node, 'node-b')
+    t.equal(out.requestId, 'r-1')
+    t.ok(out.at instanceof Date)
+    t.equal(out.at.toISOString(), at.toISOString())
+    t.same(out.input.blob, Buffer.from('hi'))
+  })
+
+  await t.test('an AwsError thrown by a handler crosses the bus as the same error', async t => {
+    b.serve('ec2', 'Fail', async () => { throw new AwsError('InvalidVolume.NotFound', "The volume 'vol-1' does not exist.", 400) })
+    await b.nc.flush()
+    await t.rejects(a.request('ec2', 'Fail', {}, ctx), { code: 'InvalidVolume.NotFound', statusCode: 400, message: "The volume 'vol-1' does not exist." })
+  })
+
+  await t.test('a crash in a handler is InternalError, not a leak of its message', async t => {
+    b.serve('ec2', 'Crash', async () => { throw new Error('secret detail') })
+    await b.nc.flush()
+    await t.rejects(a.request('ec2', 'Crash', {}, ctx), { code: 'InternalError', statusCode: 500 })
+  })
+
+  await t.test('an action no node serves → ServiceUnavailable naming the capability', async t => {
+    const err = await a.request('ec2', 'CreateVolume', {}, ctx).catch(e => e)
+    t.equal(err.code, 'ServiceUnavailable')
+    t.equal(err.statusCode, 503)
+    t.match(err.message, /ebs capability/)
+    t.match(err.message, /--cap ebs/)
+  })
+
+  await t.test('gather collects one answer from every serving node', async t => {
+    a.serve('ec2', 'DescribeThings', async (_i, c) => ({ node: c.nodeId }), { gather: true })
+    b.serve('ec2', 'DescribeThings', async (_i, c) => ({ node: c.nodeId }), { gather: true })
+    await a.nc.flush(); await b.nc.flush()
+    const outs = await a.gather('ec2', 'DescribeThings', {}, ctx)
+    t.same(outs.map(o => o?.node).sort(), ['node-a', 'node-b'])
+  })
+})
+
+t.test('kv', async t => {
+  const conn = await natsFixture(t)
+  const kv = new KvStore((await conn()).jetstream())
+  const bucket = await kv.bucket<{ n: number }>('hive_test_things')
+
+  await t.test('update with a stale revision → RevisionConflict', async t => {
+    const rev = await bucket.put('thing.1', { n: 1 })
+    await bucket.update('thing.1', { n: 2 }, rev)
+    await t.rejects(bucket.update('thing.1', { n: 3 }, rev), RevisionConflict)
+    t.same((await bucket.get('thing.1'))?.value, { n: 2 })
+  })
+
+  await t.test('create refuses an existing key', async t => {
+    t.ok(await bucket.create('thing.2', { n: 1 }))
+    t.equal(await bucket.create('thing.2', { n: 9 }), undefined)
+  })
+
+  await t.test('concurrent modify loses no increment', async t => {
+    await Promise.all(Array.from({ length: 20 }, async () => await bucket.modify('counter', c => ({ n: (c?.n ?? 0) + 1 }))))
+    t.same((await bucket.get('counter'))?.value, { n: 20 })
+  })
+
+  await t.test('keys and list filter by dotted prefix; deleted keys vanish', async t => {
+    await bucket.delete('thing.2')
+    t.same(await bucket.keys('thing'), ['thing.1'])
+    t.same((await bucket.list('thing.')).map(e => e.key), ['thing.1'])
+    t.equal(await bucket.get('thing.2'), undefined)
+  })
+})
