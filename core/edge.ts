@@ -50,7 +50,7 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
     const service = credentialScopeOf(req)?.service ?? opts.services.guess(req)
     entry = opts.services.get(service)
     if (entry === undefined) throw new AwsError('UnknownService', `Hive does not serve the service '${service}'.`, 400)
-    const auth = await verifySigV4(req, opts.credentials)
+    const auth = await verifySigV4(req, opts.credentials, { defaultService: service })
     const { operation, input } = entry.protocol.parse(entry.model, auth.body === req.body ? req : { ...req, body: auth.body })
     action = `${service}:${operation.name}`
     if (input.DryRun === true && entry.model.hasMember(operation.name, 'DryRun')) {
