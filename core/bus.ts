@@ -38,7 +38,7 @@ export interface BusOptions {
   nodeId: string
   log: Logger
   /** Names the capability behind an action when no node answers, for the error the caller sees. */
-  capabilityOf: (service: string, action: string) => Promise<string>
+  capabilityOf: (service: string, action: string) => Promise<string | undefined>
   /** How many nodes serve an action right now, so a gather can stop as soon as all have answered. */
   serversOf: (service: string, action: string) => Promise<number>
   timeoutMs?: number
@@ -78,7 +78,7 @@ export class Bus {
   /** Asks every node that serves the action and returns all their answers (in arrival order). */
   async gather (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = 5_000): Promise<ActionOutput[]> {
     const expected = await this.opts.serversOf(service, action)
-    if (expected === 0) throw CoreErrors.capabilityUnavailable(await this.opts.capabilityOf(service, action), action)
+    if (expected === 0) throw CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
     const replies = await this.nc.requestMany(gatherSubject(service, action), encode({ input, ctx } satisfies BusRequest), {
       strategy: RequestStrategy.Count, maxMessages: expected, maxWait: timeoutMs
     })
@@ -88,7 +88,7 @@ export class Bus {
     } catch (e) {
       if (!isNoResponders(e)) throw e
     }
-    if (out.length === 0) throw CoreErrors.capabilityUnavailable(await this.opts.capabilityOf(service, action), action)
+    if (out.length === 0) throw CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
     return out
   }
 
@@ -113,7 +113,7 @@ export class Bus {
   }
 
   private async transportError (e: unknown, service: string, action: string): Promise<AwsError> {
-    if (isNoResponders(e)) return CoreErrors.capabilityUnavailable(await this.opts.capabilityOf(service, action), action)
+    if (isNoResponders(e)) return CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
     if ((e as { code?: string }).code === ErrorCode.Timeout) {
       return new AwsError('RequestTimeout', `${service}:${action} did not answer in time`, 503)
     }

@@ -76,8 +76,8 @@ async function importCapability (href: string, what: string): Promise<Capability
 /** Which built-in capability declares an action: names the missing one when no node serves it. */
 export async function builtinCapabilityOf (service: string, action: string): Promise<string | undefined> {
   for (const name of BUILTIN_CAPABILITIES) {
-    const cap = await loadBuiltin(name)
-    if (cap.services[service]?.actions[action] !== undefined) return cap.capability
+    const cap = await loadBuiltin(name).catch(() => undefined)
+    if (cap?.services[service]?.actions[action] !== undefined) return cap.capability
   }
   return undefined
 }

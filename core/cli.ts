@@ -88,7 +88,8 @@ async function serve (args: string[]): Promise<number> {
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key']
   })
-  process.stderr.write(`hive: serving ${node.endpoint} (try: aws --profile ${DEFAULTS.profile} --endpoint-url ${node.endpoint} ec2 describe-regions)\n`)
+  process.stderr.write(`hive: serving ${node.endpoint} on nats ${node.natsUrl}\n` +
+    `hive: try: aws --profile ${DEFAULTS.profile} --endpoint-url ${node.endpoint} ec2 describe-availability-zones\n`)
   await new Promise<void>(resolve => {
     let stopping = false
     const stop = (signal: string): void => {

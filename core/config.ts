@@ -22,6 +22,9 @@ export interface NodeConfig {
   rootSecretAccessKey: string
 }
 
+/** What every node of a cluster shares: one account, one root key (kept in hive_cluster, subjects.ts). */
+export type ClusterIdentity = Pick<NodeConfig, 'accountId' | 'rootAccessKeyId' | 'rootSecretAccessKey'>
+
 export const DEFAULTS = {
   region: 'us-east-1',
   listen: '127.0.0.1:9999',
@@ -79,6 +82,21 @@ export function initNode (opts: InitOptions): InitResult {
   const profileWritten = opts.awsProfile !== false
   if (profileWritten) writeAwsProfile(config)
   return { config, created: old === undefined, profileWritten }
+}
+
+/**
+ * A node joining a cluster takes the cluster's account and root key, so the `hive` profile works
+ * against any node. Rewrites the config and the profile when they differ.
+ */
+export function adoptIdentity (dataDir: string, identity: ClusterIdentity): NodeConfig {
+  const old = readConfig(dataDir)
+  if (old === undefined) throw new Error(`no node config in ${dataDir}`)
+  const config = { ...old, ...identity }
+  if (JSON.stringify(config) !== JSON.stringify(old)) {
+    writeAtomic(configPath(dataDir), JSON.stringify(config, null, 2) + '\n', 0o600)
+    writeAwsProfile(config)
+  }
+  return config
 }
 
 const KEY_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'

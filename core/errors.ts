@@ -64,10 +64,11 @@ export const CoreErrors = {
     new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412),
   unauthorizedOperation: () =>
     new AwsError('UnauthorizedOperation', 'You are not authorized to perform this operation.', 403),
-  capabilityUnavailable: (capability: string, action: string) =>
-    new AwsError('ServiceUnavailable',
-      `No node in this Hive cluster serves the ${capability} capability needed for ${action}. ` +
-      `Start a node with --cap ${capability}.`, 503),
+  capabilityUnavailable: (service: string, action: string, capability?: string) =>
+    new AwsError('ServiceUnavailable', capability !== undefined
+      ? `No node in this Hive cluster serves the ${capability} capability needed for ${service}:${action}. ` +
+        `Start a node with --cap ${capability}.`
+      : `No node in this Hive cluster serves ${service}:${action}.`, 503),
   internal: () =>
     new AwsError('InternalError', 'An internal error has occurred.', 500)
 } as const

@@ -1,6 +1,6 @@
 import { fastifyAwilixPlugin } from '@fastify/awilix'
 import { asValue } from 'awilix'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect, type NatsConnection } from 'nats'
@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino'
 import { Bus } from './bus.js'
 import { builtinCapabilityOf, loadBuiltin, loadPlugin } from './capabilities.js'
 import type { Capability, NodeInfo } from './capability.js'
-import { initNode, readConfig, type NodeConfig } from './config.js'
+import { adoptIdentity, initNode, readConfig, type ClusterIdentity, type NodeConfig } from './config.js'
 import { StaticCredentialsProvider } from './credentials.js'
 import { registerEdge } from './edge.js'
 import { KvStore } from './kv.js'
@@ -16,6 +16,7 @@ import { startEmbeddedNats, type EmbeddedNats } from './nats-server.js'
 import { NodeRegistry } from './nodes.js'
 import { actionsOf, registerCapabilities, validateCapabilities } from './plugin-host.js'
 import { ServiceRegistry } from './services.js'
+import { CLUSTER_BUCKET } from './subjects.js'
 
 export interface NodeOptions {
   dataDir: string
@@ -49,8 +50,11 @@ export interface RunningNode {
  */
 export async function startNode (opts: NodeOptions): Promise<RunningNode> {
   const log = opts.log ?? pino({ level: process.env.HIVE_LOG_LEVEL ?? 'info' })
+  const caps: Capability[] = []
+  for (const name of opts.capabilities) caps.push(await loadBuiltin(name))
+  for (const spec of opts.plugins ?? []) caps.push(await loadPlugin(spec))
   const stored = readConfig(opts.dataDir) ?? initNode({ dataDir: opts.dataDir, listen: opts.listen, region: opts.region, az: opts.az, nodeId: opts.nodeId }).config
-  const config: NodeConfig = {
+  let config: NodeConfig = {
     ...stored,
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(opts.region !== undefined ? { region: opts.region, az: opts.az ?? `${opts.region}a` } : {}),
@@ -64,10 +68,6 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     }
   }
   try {
-    const caps: Capability[] = []
-    for (const name of opts.capabilities) caps.push(await loadBuiltin(name))
-    for (const spec of opts.plugins ?? []) caps.push(await loadPlugin(spec))
-
     let embedded: EmbeddedNats | undefined
     if (opts.nats === undefined) {
       embedded = await startEmbeddedNats(opts.dataDir, log)
@@ -77,6 +77,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const nc: NatsConnection = await connect({ servers: natsUrl, name: `hive-${config.nodeId}`, maxReconnectAttempts: -1 })
     cleanup.push(async () => { await nc.drain() })
     const kv = new KvStore(nc.jetstream())
+    config = { ...config, ...await joinCluster(kv, opts.dataDir, config) }
     const registry = await NodeRegistry.open(kv)
     const clusterCaps = new Set((await registry.nodes()).flatMap(n => n.capabilities))
     const models = validateCapabilities(caps, clusterCaps)
@@ -84,7 +85,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const bus = new Bus(nc, {
       nodeId: config.nodeId,
       log,
-      capabilityOf: async (s, a) => await registry.capabilityOf(s, a) ?? await builtinCapabilityOf(s, a) ?? `${s}:${a}`,
+      capabilityOf: async (s, a) => await registry.capabilityOf(s, a) ?? await builtinCapabilityOf(s, a),
       serversOf: async (s, a) => await registry.serversOf(s, a)
     })
     cleanup.push(async () => { await bus.close() })
@@ -96,7 +97,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const app = Fastify({
       loggerInstance: log,
       genReqId: () => randomUUID(),
-      disableRequestLogging: true,
+      // the edge logs one line per AWS request itself, with the action and status
+      logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: opts.bodyLimit ?? 16 * 1024 * 1024,
       ...(tls !== undefined ? { https: tls } : {})
     }) as unknown as FastifyInstance
@@ -124,7 +126,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       actions: actionsOf(caps),
       endpoint,
       startedAt: new Date().toISOString()
-    })
+    }, caps.map(c => ({ capability: c.capability, plugin: c.name, actions: Object.keys(actionsOf([c])) })))
     cleanup.push(async () => { await registry.stop(config.nodeId) })
     log.info({ endpoint, nats: natsUrl, capabilities: caps.map(c => c.capability), nodeId: config.nodeId }, 'hive node ready')
     return { app, config: { ...config, listen: `${host}:${boundPort}` }, endpoint, natsUrl, log, close }
@@ -132,6 +134,15 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     await close()
     throw e
   }
+}
+
+async function joinCluster (kv: KvStore, dataDir: string, config: NodeConfig): Promise<ClusterIdentity> {
+  const bucket = await kv.bucket<ClusterIdentity>(CLUSTER_BUCKET)
+  const mine = { accountId: config.accountId, rootAccessKeyId: config.rootAccessKeyId, rootSecretAccessKey: config.rootSecretAccessKey }
+  await bucket.create('identity', mine)
+  const cluster = (await bucket.get('identity'))?.value ?? mine
+  if (JSON.stringify(cluster) !== JSON.stringify(mine)) adoptIdentity(dataDir, cluster)
+  return cluster
 }
 
 function splitHostPort (listen: string): [string, number] {

@@ -1,5 +1,5 @@
 import type { Bucket, KvStore } from './kv.js'
-import { NODE_HEARTBEAT_MS, NODE_TTL_MS, NODES_BUCKET } from './subjects.js'
+import { CAPABILITIES_BUCKET, NODE_HEARTBEAT_MS, NODE_TTL_MS, NODES_BUCKET } from './subjects.js'
 
 /** A node's entry in hive_nodes (subjects.ts), rewritten every NODE_HEARTBEAT_MS. */
 export interface NodeRecord {
@@ -12,18 +12,29 @@ export interface NodeRecord {
   startedAt: string
 }
 
+/** An entry of hive_capabilities (subjects.ts). */
+export interface CapabilityRecord {
+  capability: string
+  plugin: string
+  /** `<service>:<Action>` of every action it serves. */
+  actions: string[]
+}
+
 /** This node's heartbeat and the cluster's view of who serves what. */
 export class NodeRegistry {
   private timer: NodeJS.Timeout | undefined
   private cache: { at: number, nodes: NodeRecord[] } | undefined
 
-  private constructor (private readonly bucket: Bucket<NodeRecord>) {}
+  private constructor (private readonly bucket: Bucket<NodeRecord>, private readonly catalogue: Bucket<CapabilityRecord>) {}
 
   static async open (kv: KvStore): Promise<NodeRegistry> {
-    return new NodeRegistry(await kv.bucket<NodeRecord>(NODES_BUCKET, { ttlMs: NODE_TTL_MS }))
+    return new NodeRegistry(
+      await kv.bucket<NodeRecord>(NODES_BUCKET, { ttlMs: NODE_TTL_MS }),
+      await kv.bucket<CapabilityRecord>(CAPABILITIES_BUCKET))
   }
 
-  async start (self: NodeRecord): Promise<void> {
+  async start (self: NodeRecord, capabilities: CapabilityRecord[]): Promise<void> {
+    for (const c of capabilities) await this.catalogue.put(c.capability, c)
     await this.bucket.put(self.nodeId, self)
     this.timer = setInterval(() => { void this.bucket.put(self.nodeId, self).catch(() => {}) }, NODE_HEARTBEAT_MS)
     this.timer.unref()
@@ -48,9 +59,11 @@ export class NodeRegistry {
     return (await this.nodes()).filter(n => key in n.actions).length
   }
 
-  /** The capability some live node declares for the action, if any. */
+  /** The capability that serves the action: as a live node declares it, else as the cluster last saw it. */
   async capabilityOf (service: string, action: string): Promise<string | undefined> {
     const key = `${service}:${action}`
-    return (await this.nodes()).find(n => key in n.actions)?.actions[key]
+    const live = (await this.nodes()).find(n => key in n.actions)?.actions[key]
+    if (live !== undefined) return live
+    return (await this.catalogue.list()).find(e => e.value.actions.includes(key))?.value.capability
   }
 }

@@ -12,8 +12,13 @@
  *   naming the capability that is missing.
  *
  * KV buckets (JetStream, one stream each; keys use [A-Za-z0-9_=/.-], dots for hierarchy)
- *   hive_nodes      <nodeId> → NodeRecord (bus.ts). Each node's heartbeat; entries expire after
+ *   hive_nodes      <nodeId> → NodeRecord (nodes.ts). Each node's heartbeat; entries expire after
  *                   NODE_TTL_MS, so the bucket lists the live nodes and what each serves.
+ *   hive_capabilities   <capability> → CapabilityRecord (nodes.ts): the actions a capability serves,
+ *                   written by every node that enables it and never expired, so any node can name
+ *                   the capability a request needs after the last node serving it is gone.
+ *   hive_cluster    `identity` → ClusterIdentity (config.ts): the account and root key every node
+ *                   shares; the first node writes it, every later one adopts it.
  *   hive_<cap>_<resource>   a capability's own control-plane state; each plugin names its buckets
  *                   with kvBucketName() and documents their keys beside its code.
  */
@@ -28,6 +33,8 @@ export function gatherSubject (service: string, action: string): string {
 }
 
 export const NODES_BUCKET = 'hive_nodes'
+export const CLUSTER_BUCKET = 'hive_cluster'
+export const CAPABILITIES_BUCKET = 'hive_capabilities'
 export const NODE_HEARTBEAT_MS = 5_000
 export const NODE_TTL_MS = 15_000
 

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +10,7 @@ const HIVE = join(ROOT, 'bin/hive.js')
 
 export interface TestNode {
   endpoint: string
+  natsUrl: string
   dataDir: string
   home: string
   proc: ChildProcess
@@ -32,7 +34,7 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
   const home = mkdtempSync(join(tmpdir(), 'hive-test-'))
   const dataDir = join(home, 'data')
   const args = [HIVE, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0',
-    '--cap', (opts.caps ?? ['ec2']).join(','), ...(opts.plugins ?? []).flatMap(p => ['--plugin', p]), ...(opts.args ?? [])]
+    '--node-id', `test-${randomUUID().slice(0, 8)}`, '--cap', (opts.caps ?? ['ec2']).join(','), ...(opts.plugins ?? []).flatMap(p => ['--plugin', p]), ...(opts.args ?? [])]
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, HOME: home, HIVE_LOG_LEVEL: process.env.HIVE_LOG_LEVEL ?? 'warn', ...opts.env },
@@ -41,12 +43,12 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
   let out = ''
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString() })
-  const endpoint = await new Promise<string>((resolve, reject) => {
+  const [endpoint, natsUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hive serve did not start:\n${out}`)), 60_000)
     proc.once('exit', code => { clearTimeout(timer); reject(new Error(`hive serve exited ${String(code)}:\n${out}`)) })
     const check = (): void => {
-      const m = /serving (https?:\/\/[\d.]+:\d+)/.exec(out)
-      if (m !== null) { clearTimeout(timer); proc.removeAllListeners('exit'); resolve(m[1]) }
+      const m = /serving (https?:\/\/[\d.]+:\d+) on nats (\S+)/.exec(out)
+      if (m !== null) { clearTimeout(timer); proc.removeAllListeners('exit'); resolve([m[1], m[2]]) }
     }
     proc.stderr?.on('data', check)
   })
@@ -54,6 +56,7 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   return {
     endpoint,
+    natsUrl,
     dataDir,
     home,
     proc,
