@@ -7,24 +7,16 @@
 import { SignatureV4 } from '@smithy/signature-v4'
 import autocannon from 'autocannon'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Sha256 } from '../test/helpers/sign.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const BODY = 'Action=DescribeAvailabilityZones&Version=2016-11-15'
-
-/** node:crypto in the shape @smithy/signature-v4 wants (HMAC when given a secret). */
-class Sha256 {
-  private readonly h: Hash | Hmac
-  constructor (secret?: string | Uint8Array) { this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret) }
-  update (data: string | Uint8Array): void { this.h.update(data) }
-  async digest (): Promise<Uint8Array> { return this.h.digest() }
-}
 
 interface Target { name: string, url: string, headers: Record<string, string>, stop: () => void }
 interface Figures { rps: number, p50: number, p99: number }

@@ -122,6 +122,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const endpoint = `${tls !== undefined ? 'https' : 'http'}://${host}:${boundPort}`
     await registry.start({
       nodeId: config.nodeId,
+      region: config.region,
+      az: config.az,
       capabilities: caps.map(c => c.capability),
       actions: actionsOf(caps),
       endpoint,

@@ -4,6 +4,9 @@ import { CAPABILITIES_BUCKET, NODE_HEARTBEAT_MS, NODE_TTL_MS, NODES_BUCKET } fro
 /** A node's entry in hive_nodes (subjects.ts), rewritten every NODE_HEARTBEAT_MS. */
 export interface NodeRecord {
   nodeId: string
+  region: string
+  /** The availability zone the node sits in. */
+  az: string
   /** Capabilities enabled on the node. */
   capabilities: string[]
   /** `<service>:<Action>` → capability, for every action the node serves. */

@@ -2,11 +2,18 @@ import { SignatureV4 } from '@smithy/signature-v4'
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto'
 import type { TestNode } from './node.js'
 
+type SourceData = string | ArrayBuffer | ArrayBufferView
+
+function bytes (d: SourceData): string | Uint8Array {
+  if (typeof d === 'string') return d
+  return ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d)
+}
+
 /** node:crypto in the shape @smithy/signature-v4 wants (HMAC when given a secret). */
-class Sha256 {
+export class Sha256 {
   private readonly h: Hash | Hmac
-  constructor (secret?: string | Uint8Array) { this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret) }
-  update (data: string | Uint8Array): void { this.h.update(data) }
+  constructor (secret?: SourceData) { this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret)) }
+  update (data: SourceData): void { this.h.update(bytes(data)) }
   async digest (): Promise<Uint8Array> { return this.h.digest() }
 }
 
@@ -44,7 +51,7 @@ export async function signedFetch (node: TestNode, o: SignedRequestOptions = {})
   o.tamper?.(req)
   delete req.headers.host
   const qs = new URLSearchParams(o.query ?? {}).toString()
-  const res = await fetch(`${node.endpoint}${o.path ?? '/'}${qs === '' ? '' : `?${qs}`}`, { method: o.method ?? 'POST', headers: req.headers, body: req.body })
+  const res = await fetch(`${node.endpoint}${o.path ?? '/'}${qs === '' ? '' : `?${qs}`}`, { method: o.method ?? 'POST', headers: req.headers, body: typeof req.body === 'string' || req.body === undefined ? req.body : new Uint8Array(req.body) })
   return { status: res.status, headers: res.headers, text: await res.text() }
 }
 
