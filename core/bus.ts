@@ -101,8 +101,7 @@ export class Bus {
     let req: BusRequest | undefined
     try {
       req = decode(m.data) as BusRequest
-      const log = this.opts.log.child({ requestId: req.ctx.requestId, action: `${service}:${action}` })
-      reply = { ok: await handler(req.input, { ...req.ctx, service, action, nodeId: this.opts.nodeId, log }) }
+      reply = { ok: await handler(req.input, this.context(req.ctx, service, action)) }
     } catch (e) {
       if (!(e instanceof AwsError)) {
         this.opts.log.error({ err: e, requestId: req?.ctx.requestId, action: `${service}:${action}` }, 'action failed')
@@ -110,6 +109,22 @@ export class Bus {
       reply = { err: (e instanceof AwsError ? e : CoreErrors.internal()).toJSON() }
     }
     if (m.reply !== undefined && m.reply !== '') m.respond(encode(reply))
+  }
+
+  /** The handler's context; its child logger is made only if the handler logs. */
+  private context (ctx: RequestContext, service: string, action: string): ActionContext {
+    let log: Logger | undefined
+    const parent = this.opts.log
+    return {
+      ...ctx,
+      service,
+      action,
+      nodeId: this.opts.nodeId,
+      get log () {
+        log ??= parent.child({ requestId: ctx.requestId, action: `${service}:${action}` })
+        return log
+      }
+    }
   }
 
   private async transportError (e: unknown, service: string, action: string): Promise<AwsError> {

@@ -56,8 +56,6 @@ export const CoreErrors = {
     new AwsError('MissingParameter', `The request must contain the parameter ${name}`, 400),
   invalidParameterValue: (message: string) =>
     new AwsError('InvalidParameterValue', message, 400),
-  malformedBody: (message: string) =>
-    new AwsError('MalformedQueryString', message, 400),
   requestTooLarge: (limit: number) =>
     new AwsError('RequestEntityTooLarge', `Request body is larger than ${limit} bytes`, 413),
   dryRunOperation: () =>

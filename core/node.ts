@@ -74,7 +74,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       cleanup.push(embedded.stop)
     }
     const natsUrl = opts.nats ?? (embedded as EmbeddedNats).url
-    const nc: NatsConnection = await connect({ servers: natsUrl, name: `hive-${config.nodeId}`, maxReconnectAttempts: -1 })
+    // noAsyncTraces: nats.js would otherwise build two Error objects per request for stack traces.
+    const nc: NatsConnection = await connect({ servers: natsUrl, name: `hive-${config.nodeId}`, maxReconnectAttempts: -1, noAsyncTraces: true })
     cleanup.push(async () => { await nc.drain() })
     const kv = new KvStore(nc.jetstream())
     config = { ...config, ...await joinCluster(kv, opts.dataDir, config) }
@@ -104,9 +105,13 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     }) as unknown as FastifyInstance
     cleanup.push(async () => { await app.close() })
     const node: NodeInfo = { nodeId: config.nodeId, region: config.region, az: config.az, accountId: config.accountId, dataDir: opts.dataDir }
-    await app.register(fastifyAwilixPlugin, { disposeOnClose: true, disposeOnResponse: false, strictBooleanEnforced: true })
-    app.diContainer.register({ node: asValue(node), bus: asValue(bus), kv: asValue(kv), log: asValue(log) })
-    await registerCapabilities(app, caps, { node, bus, kv, log, registry })
+    // The capabilities and their DI container live in a context of their own: the container's
+    // per-request scope hook then stays off the edge route, which never uses it.
+    await app.register(async scope => {
+      await scope.register(fastifyAwilixPlugin, { disposeOnClose: true, disposeOnResponse: false, strictBooleanEnforced: true })
+      scope.diContainer.register({ node: asValue(node), bus: asValue(bus), kv: asValue(kv), log: asValue(log) })
+      await registerCapabilities(scope, caps, { node, bus, kv, log, registry })
+    })
     registerEdge(app, {
       bus,
       services: new ServiceRegistry(models),

@@ -1,0 +1,68 @@
+/**
+ * Puts the real AWS SDK on both ends of the protocol layer: the SDK's request is parsed by our
+ * protocol, the handler's output serialized by it, and the SDK deserializes what we answered.
+ */
+import { Readable } from 'node:stream'
+import { AwsError } from '../../core/errors.js'
+import type { HttpRequest } from '../../core/http.js'
+import type { ServiceModel } from '../../core/model.js'
+import { protocolFor, type ParsedRequest } from '../../core/protocols/index.js'
+
+process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1'
+
+interface SdkRequest {
+  method: string
+  path: string
+  query?: Record<string, string | string[] | null>
+  headers: Record<string, string>
+  body?: string | Uint8Array
+}
+
+export const sdkConfig = {
+  region: 'us-east-1',
+  endpoint: 'http://localhost:1',
+  credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+  maxAttempts: 1
+}
+
+export function toHttpRequest (req: SdkRequest): HttpRequest {
+  const query = Object.entries(req.query ?? {}).flatMap(([k, v]) =>
+    (Array.isArray(v) ? v : [v]).map(x => x === null ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(x)}`)).join('&')
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = v
+  const body = req.body === undefined ? Buffer.alloc(0) : typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.from(req.body)
+  return { method: req.method, path: req.path, query, headers, body }
+}
+
+export interface Exchange {
+  /** What our protocol parsed from the SDK's request. */
+  parsed?: ParsedRequest
+  /** The raw body we answered with. */
+  response?: string
+}
+
+/**
+ * A requestHandler for an SDK client: parses each request with `model`'s protocol, runs `handler`
+ * (which may throw an AwsError), and answers with the serialized output or error.
+ */
+export function loopback (model: ServiceModel, handler: (p: ParsedRequest) => Record<string, unknown> | undefined, exchange: Exchange): any {
+  const protocol = protocolFor(model)
+  return {
+    async handle (sdkReq: SdkRequest) {
+      const ctx = { requestId: 'req-0001' }
+      let res
+      try {
+        exchange.parsed = protocol.parse(model, toHttpRequest(sdkReq))
+        res = protocol.serialize(model, exchange.parsed.operation, handler(exchange.parsed), ctx)
+      } catch (e) {
+        if (!(e instanceof AwsError)) throw e
+        res = protocol.serializeError(model, e, ctx)
+      }
+      exchange.response = res.body.toString()
+      const body = Buffer.isBuffer(res.body) ? res.body : Buffer.from(res.body)
+      return { response: { statusCode: res.statusCode, headers: res.headers, body: Readable.from([body]) } }
+    },
+    updateHttpClientConfig () {},
+    httpHandlerConfigs () { return {} }
+  }
+}
