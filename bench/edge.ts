@@ -2,7 +2,7 @@
 // a bare fastify route, in one run on this machine. Both servers run as child processes so the load
 // generator (this process) competes with each the same way.
 //   c=1:  sequential signed DescribeAvailabilityZones over one keep-alive connection → p50/p99
-//   c=64: autocannon with 64 connections → requests/s, p50/p99
+//   c=64: autocannon with 64 connections → requests/s, p50/p99 (median of BENCH_ROUNDS interleaved rounds)
 // Last line: {"edge_p50_ms_c1", "edge_vs_fastify_c64", …}.
 import { SignatureV4 } from '@smithy/signature-v4'
 import autocannon from 'autocannon'
@@ -16,6 +16,7 @@ import { Sha256 } from '../test/helpers/sign.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const BODY = 'Action=DescribeAvailabilityZones&Version=2016-11-15'
 
 interface Target { name: string, url: string, headers: Record<string, string>, stop: () => void }
@@ -105,6 +106,11 @@ async function concurrent (t: Target, connections: number, seconds: number): Pro
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 }
 }
 
+function median (runs: Figures[]): Figures {
+  const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  return { rps: mid(runs.map(r => r.rps)), p50: mid(runs.map(r => r.p50)), p99: mid(runs.map(r => r.p99)) }
+}
+
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d
 
 const hive = await startHive()
@@ -112,7 +118,11 @@ const bare = await startBare()
 try {
   const rows: Array<[string, number, Figures]> = []
   for (const t of [hive, bare]) rows.push([t.name, 1, await sequential(t, SECONDS)])
-  for (const t of [hive, bare]) rows.push([t.name, 64, await concurrent(t, 64, SECONDS)])
+  // Interleaved rounds, median of each: this machine's throughput drifts between runs, and a
+  // ratio of two runs taken minutes apart would measure the drift.
+  const rounds: Record<string, Figures[]> = { [hive.name]: [], [bare.name]: [] }
+  for (let i = 0; i < ROUNDS; i++) for (const t of [hive, bare]) rounds[t.name].push(await concurrent(t, 64, SECONDS))
+  for (const t of [hive, bare]) rows.push([t.name, 64, median(rounds[t.name])])
   console.log('target         conc   req/s     p50 ms   p99 ms')
   for (const [name, c, f] of rows) {
     console.log(`${name.padEnd(14)} ${String(c).padStart(4)} ${String(Math.round(f.rps)).padStart(8)} ${f.p50.toFixed(3).padStart(9)} ${f.p99.toFixed(3).padStart(8)}`)

@@ -1,4 +1,4 @@
-import { ErrorCode, RequestStrategy, type Msg, type NatsConnection, type Subscription } from 'nats'
+import { createInbox, ErrorCode, RequestStrategy, type Msg, type NatsConnection, type Subscription } from 'nats'
 import type { Logger } from 'pino'
 import { decode, encode } from './codec.js'
 import { AwsError, CoreErrors, type AwsErrorJSON } from './errors.js'
@@ -52,9 +52,18 @@ export interface BusOptions {
 export class Bus {
   private readonly subs: Subscription[] = []
   private readonly timeoutMs: number
+  /**
+   * Replies to our requests arrive on `<inbox>.<token>`, one subscription for all of them. nats.js's
+   * own request() builds two Error objects per call (a cancelled-promise rejection even on success),
+   * a cost every AWS request would pay.
+   */
+  private readonly inbox = createInbox()
+  private readonly pending = new Map<string, PendingReply>()
+  private nextToken = 0
 
   constructor (readonly nc: NatsConnection, private readonly opts: BusOptions) {
     this.timeoutMs = opts.timeoutMs ?? 60_000
+    this.subs.push(nc.subscribe(`${this.inbox}.*`, { callback: (_e, m) => this.settle(m) }))
   }
 
   serve (service: string, action: string, handler: ActionHandler, opts: ServeOptions = {}): void {
@@ -66,11 +75,16 @@ export class Bus {
   }
 
   async request (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = this.timeoutMs): Promise<ActionOutput> {
-    let reply: Msg
-    try {
-      reply = await this.nc.request(actionSubject(service, action), encode({ input, ctx } satisfies BusRequest), { timeout: timeoutMs })
-    } catch (e) {
-      throw await this.transportError(e, service, action)
+    const token = (this.nextToken++).toString(36)
+    const reply = await new Promise<Msg | 'timeout'>(resolve => {
+      const timer = setTimeout(() => { this.pending.delete(token); resolve('timeout') }, timeoutMs)
+      this.pending.set(token, { resolve, timer })
+      this.nc.publish(actionSubject(service, action), encode({ input, ctx } satisfies BusRequest), { reply: `${this.inbox}.${token}` })
+    })
+    if (reply === 'timeout') throw new AwsError('RequestTimeout', `${service}:${action} did not answer in time`, 503)
+    // The server answers a request nobody subscribes to with an empty status message.
+    if (reply.data.length === 0 && reply.headers?.code === 503) {
+      throw CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
     }
     return unwrap(reply)
   }
@@ -92,8 +106,11 @@ export class Bus {
     return out
   }
 
+  /** Stops serving; requests still waiting for a reply fail as timed out. */
   async close (): Promise<void> {
     for (const s of this.subs.splice(0)) s.unsubscribe()
+    for (const p of this.pending.values()) { clearTimeout(p.timer); p.resolve('timeout') }
+    this.pending.clear()
   }
 
   private async answer (service: string, action: string, handler: ActionHandler, m: Msg): Promise<void> {
@@ -127,14 +144,19 @@ export class Bus {
     }
   }
 
-  private async transportError (e: unknown, service: string, action: string): Promise<AwsError> {
-    if (isNoResponders(e)) return CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
-    if ((e as { code?: string }).code === ErrorCode.Timeout) {
-      return new AwsError('RequestTimeout', `${service}:${action} did not answer in time`, 503)
-    }
-    this.opts.log.error({ err: e, action: `${service}:${action}` }, 'bus request failed')
-    return CoreErrors.internal()
+  private settle (m: Msg): void {
+    const token = m.subject.slice(this.inbox.length + 1)
+    const p = this.pending.get(token)
+    if (p === undefined) return
+    this.pending.delete(token)
+    clearTimeout(p.timer)
+    p.resolve(m)
   }
+}
+
+interface PendingReply {
+  resolve: (m: Msg | 'timeout') => void
+  timer: NodeJS.Timeout
 }
 
 function unwrap (m: Msg): ActionOutput {
