@@ -70,7 +70,7 @@ export class Bus {
 
   constructor (readonly nc: NatsConnection, private readonly opts: BusOptions) {
     this.timeoutMs = opts.timeoutMs ?? 60_000
-    this.subs.push(nc.subscribe(`${this.inbox}.*`, { callback: (_e, m) => this.settle(m) }))
+    this.subs.push(nc.subscribe(`${this.inbox}.*`, { callback: (_e, m) => this.settle(m.subject.slice(this.inbox.length + 1), m) }))
   }
 
   serve (service: string, action: string, handler: ActionHandler, opts: ServeOptions = {}): void {
@@ -82,18 +82,25 @@ export class Bus {
   }
 
   async request (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = this.timeoutMs): Promise<ActionOutput> {
+    const data = this.fitting(encode({ input, ctx } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
     const token = (this.nextToken++).toString(36)
-    const reply = await new Promise<Msg | 'timeout'>(resolve => {
+    const reply = await new Promise<Msg | 'timeout' | 'lost'>(resolve => {
       const timer = setTimeout(() => { this.pending.delete(token); resolve('timeout') }, timeoutMs)
       this.pending.set(token, { resolve, timer })
-      this.send(actionSubject(service, action), encode({ input, ctx } satisfies BusRequest), `${this.inbox}.${token}`)
+      this.send(actionSubject(service, action), data, `${this.inbox}.${token}`)
     })
-    if (reply === 'timeout') throw new AwsError('RequestTimeout', `${service}:${action} did not answer in time`, 503)
+    if (reply === 'timeout') throw CoreErrors.actionTimedOut(service, action)
+    if (reply === 'lost') throw CoreErrors.internal()
     // The server answers a request nobody subscribes to with an empty status message.
     if (reply.data.length === 0 && reply.headers?.code === 503) {
       throw CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
     }
     return unwrap(reply)
+  }
+
+  /** The capability that serves an action, for errors that name it. */
+  async capabilityOf (service: string, action: string): Promise<string | undefined> {
+    return await this.opts.capabilityOf(service, action)
   }
 
   /** Asks every node that serves the action and returns all their answers (in arrival order). */
@@ -113,10 +120,10 @@ export class Bus {
     return out
   }
 
-  /** Stops serving; requests still waiting for a reply fail as timed out. */
+  /** Stops serving; requests still waiting for a reply fail. */
   async close (): Promise<void> {
     for (const s of this.subs.splice(0)) s.unsubscribe()
-    for (const p of this.pending.values()) { clearTimeout(p.timer); p.resolve('timeout') }
+    for (const p of this.pending.values()) { clearTimeout(p.timer); p.resolve('lost') }
     this.pending.clear()
   }
 
@@ -132,7 +139,21 @@ export class Bus {
       }
       reply = { err: (e instanceof AwsError ? e : CoreErrors.internal()).toJSON() }
     }
-    if (m.reply !== undefined && m.reply !== '') this.send(m.reply, encode(reply))
+    if (m.reply === undefined || m.reply === '') return
+    let data: Uint8Array
+    try {
+      data = this.fitting(encode(reply), () => new Error(`reply of ${service}:${action} exceeds the bus's max_payload`))
+    } catch (err) {
+      this.opts.log.error({ err, requestId: req?.ctx.requestId }, 'reply not sent')
+      data = encode({ err: CoreErrors.internal().toJSON() } satisfies BusReply)
+    }
+    this.send(m.reply, data)
+  }
+
+  /** A message larger than the server's max_payload would make nats.js throw at flush time. */
+  private fitting (data: Uint8Array, tooLarge: () => Error): Uint8Array {
+    if (data.length > (this.nc.info?.max_payload ?? Infinity)) throw tooLarge()
+    return data
   }
 
   /** The handler's context; its child logger is made only if the handler logs. */
@@ -158,21 +179,28 @@ export class Bus {
   private flushOutbox (): void {
     const batch = this.outbox
     this.outbox = []
-    for (const [subject, data, reply] of batch) this.nc.publish(subject, data, reply === undefined ? undefined : { reply })
+    for (const [subject, data, reply] of batch) {
+      try {
+        this.nc.publish(subject, data, reply === undefined ? undefined : { reply })
+      } catch (err) {
+        // Closed or draining connection: a request fails now instead of at its timeout.
+        this.opts.log.warn({ err, subject }, 'bus publish failed')
+        if (reply?.startsWith(this.inbox) === true) this.settle(reply.slice(this.inbox.length + 1), 'lost')
+      }
+    }
   }
 
-  private settle (m: Msg): void {
-    const token = m.subject.slice(this.inbox.length + 1)
+  private settle (token: string, outcome: Msg | 'lost'): void {
     const p = this.pending.get(token)
     if (p === undefined) return
     this.pending.delete(token)
     clearTimeout(p.timer)
-    p.resolve(m)
+    p.resolve(outcome)
   }
 }
 
 interface PendingReply {
-  resolve: (m: Msg | 'timeout') => void
+  resolve: (m: Msg | 'timeout' | 'lost') => void
   timer: NodeJS.Timeout
 }
 

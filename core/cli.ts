@@ -1,7 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { BUILTIN_CAPABILITIES } from './capabilities.js'
 import { defaultDataDir, DEFAULTS, endpointUrl, initNode } from './config.js'
-import { startNode } from './node.js'
+import { redactedNatsUrl } from './nats-server.js'
+import { joinUrlPath, startNode } from './node.js'
 
 const HELP = `hive — an AWS-compatible private cloud
 
@@ -27,6 +28,8 @@ admin init options:
 
 Environment: HIVE_DATA_DIR, HIVE_LOG_LEVEL (default info), HIVE_NATS_SERVER (nats-server binary).
 `
+
+const SHUTDOWN_DEADLINE_MS = 20_000
 
 const COMMON = {
   'data-dir': { type: 'string' },
@@ -76,8 +79,9 @@ async function serve (args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: SERVE, strict: true })
   if (values.help === true) { process.stdout.write(HELP); return 0 }
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together')
+  const dataDir = values['data-dir'] ?? defaultDataDir()
   const node = await startNode({
-    dataDir: values['data-dir'] ?? defaultDataDir(),
+    dataDir,
     capabilities: values.cap === undefined ? BUILTIN_CAPABILITIES : values.cap.split(',').map(s => s.trim()).filter(s => s !== ''),
     plugins: values.plugin ?? [],
     listen: values.listen,
@@ -88,7 +92,8 @@ async function serve (args: string[]): Promise<number> {
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key']
   })
-  process.stderr.write(`hive: serving ${node.endpoint} on nats ${node.natsUrl}\n` +
+  const join = values.nats === undefined ? ` (other nodes join with --nats "$(cat ${joinUrlPath(dataDir)})")` : ''
+  process.stderr.write(`hive: serving ${node.endpoint} on nats ${redactedNatsUrl(node.natsUrl)}${join}\n` +
     `hive: try: aws --profile ${DEFAULTS.profile} --endpoint-url ${node.endpoint} ec2 describe-availability-zones\n`)
   await new Promise<void>(resolve => {
     let stopping = false
@@ -96,6 +101,9 @@ async function serve (args: string[]): Promise<number> {
       if (stopping) return
       stopping = true
       node.log.info({ signal }, 'shutting down')
+      // In-flight requests get this long to finish; the nats-server watchdog still stops the bus
+      // if we have to leave without waiting.
+      setTimeout(() => { node.log.warn('shutdown deadline passed; exiting'); process.exit(1) }, SHUTDOWN_DEADLINE_MS).unref()
       void node.close().then(resolve)
     }
     process.once('SIGINT', () => stop('SIGINT'))

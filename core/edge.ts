@@ -10,6 +10,10 @@ export interface EdgeOptions {
   bus: Bus
   services: ServiceRegistry
   credentials: CredentialsProvider
+  /** The region this node serves; requests signed for another are refused. */
+  region: string
+  /** How many nodes serve an action now: DryRun succeeds only for actions that would run. */
+  serversOf: (service: string, action: string) => Promise<number>
 }
 
 /**
@@ -31,15 +35,14 @@ export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url: '/*', handler, exposeHeadRoute: false })
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const aws = (err.statusCode ?? 500) === 413
+    const status = err.statusCode ?? 500
+    const aws = status === 413
       ? CoreErrors.requestTooLarge(request.routeOptions.bodyLimit ?? 0)
-      : (err.statusCode ?? 500) < 500
-          ? new AwsError('MalformedRequest', err.message, 400)
-          : CoreErrors.internal()
+      : status < 500 ? CoreErrors.invalidRequest(err.message) : CoreErrors.internal()
     if (aws.statusCode >= 500) request.log.error({ err }, 'edge failure')
     const req = toHttpRequest(request)
     const entry = opts.services.get(credentialScopeOf(req)?.service ?? opts.services.guess(req))
-    send(reply, renderError(entry, aws, request.id))
+    send(reply, renderError(opts.services, entry, aws, request.id))
   })
 }
 
@@ -49,12 +52,16 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
   try {
     const service = credentialScopeOf(req)?.service ?? opts.services.guess(req)
     entry = opts.services.get(service)
-    if (entry === undefined) throw new AwsError('UnknownService', `Hive does not serve the service '${service}'.`, 400)
-    const auth = await verifySigV4(req, opts.credentials, { defaultService: service })
+    if (entry === undefined) throw CoreErrors.unknownService(service)
+    const auth = await verifySigV4(req, opts.credentials, { protocol: entry.model.metadata.protocol, region: opts.region })
     const { operation, input } = entry.protocol.parse(entry.model, auth.body === req.body ? req : { ...req, body: auth.body })
     action = `${service}:${operation.name}`
     if (input.DryRun === true && entry.model.hasMember(operation.name, 'DryRun')) {
-      throw auth.credentials.principal.isRoot ? CoreErrors.dryRunOperation() : CoreErrors.unauthorizedOperation()
+      if (!auth.credentials.principal.isRoot) throw CoreErrors.unauthorizedOperation()
+      if (await opts.serversOf(service, operation.name) === 0) {
+        throw CoreErrors.capabilityUnavailable(service, operation.name, await opts.bus.capabilityOf(service, operation.name))
+      }
+      throw CoreErrors.dryRunOperation()
     }
     const output = await opts.bus.request(service, operation.name, input, {
       requestId,
@@ -65,19 +72,14 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
     return { res: entry.protocol.serialize(entry.model, operation, output, { requestId }), action }
   } catch (e) {
     if (!(e instanceof AwsError)) request.log.error({ err: e, action }, 'unexpected failure')
-    return { res: renderError(entry, e instanceof AwsError ? e : CoreErrors.internal(), requestId), action }
+    return { res: renderError(opts.services, entry, e instanceof AwsError ? e : CoreErrors.internal(), requestId), action }
   }
 }
 
-function renderError (entry: ServiceEntry | undefined, err: AwsError, requestId: string): HttpResponse {
-  if (entry !== undefined) return entry.protocol.serializeError(entry.model, err, { requestId })
-  const xml = '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>' + err.code + '</Code><Message>' +
-    escapeXml(err.message) + '</Message></Error></Errors><RequestID>' + requestId + '</RequestID></Response>'
-  return { statusCode: err.statusCode, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: xml }
-}
-
-function escapeXml (s: string): string {
-  return s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+/** In the service's shape; when no service could be told, in EC2's (the query services' common form). */
+function renderError (services: ServiceRegistry, entry: ServiceEntry | undefined, err: AwsError, requestId: string): HttpResponse {
+  const e = entry ?? services.get('ec2') as ServiceEntry
+  return e.protocol.serializeError(e.model, err, { requestId })
 }
 
 function toHttpRequest (request: FastifyRequest): HttpRequest {

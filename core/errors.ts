@@ -67,6 +67,18 @@ export const CoreErrors = {
       ? `No node in this Hive cluster serves the ${capability} capability needed for ${service}:${action}. ` +
         `Start a node with --cap ${capability}.`
       : `No node in this Hive cluster serves ${service}:${action}.`, 503),
+  actionTimedOut: (service: string, action: string) =>
+    new AwsError('ServiceUnavailable', `${service}:${action} did not answer in time.`, 503),
+  invalidRequest: (message: string) =>
+    new AwsError('InvalidRequest', message, 400),
+  unknownService: (service: string) =>
+    new AwsError('InvalidAction', `Hive does not serve the service '${service}'.`, 400),
+  invalidFilter: (name: string) =>
+    new AwsError('InvalidParameterValue', `The filter '${name}' is invalid`, 400),
+  invalidPaginationToken: (code: string) =>
+    new AwsError(code, 'The specified pagination token is not valid or is expired.', 400),
+  contention: (key: string) =>
+    new AwsError('ServiceUnavailable', `Too many concurrent updates of ${key}; retry.`, 503),
   internal: () =>
     new AwsError('InternalError', 'An internal error has occurred.', 500)
 } as const

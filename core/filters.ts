@@ -1,4 +1,4 @@
-import { AwsError } from './errors.js'
+import { CoreErrors } from './errors.js'
 
 /** EC2's `Filter.N.Name` / `Filter.N.Value.M`, as the models parse it. */
 export interface Filter {
@@ -7,34 +7,36 @@ export interface Filter {
 }
 
 /**
- * How a resource answers one filter name: the value(s) it has for it, or undefined when the name
- * is not known for that resource type (the filter then fails with InvalidParameterValue, as EC2 does).
+ * How a resource answers one filter name: the value(s) it has for it. A name not in the table
+ * fails with InvalidParameterValue, as EC2 does.
  */
 export type FilterFields<T> = Record<string, (item: T) => unknown>
 
+type Tags = Array<{ Key?: string, Value?: string }>
+
 /**
  * EC2 filter semantics: filters AND together, the values of one filter OR together, `*` and `?`
- * are wildcards, a list-valued field matches when any element does. `tag:<key>` and `tag-key` /
- * `tag-value` work on any item whose `tags` accessor is given.
+ * are wildcards (`\` escapes them), a list-valued field matches when any element does. `tag:<key>`,
+ * `tag-key` and `tag-value` work on any item whose `tags` accessor is given.
  */
-export function matchFilters<T> (items: T[], filters: Filter[] | undefined, fields: FilterFields<T>, tags?: (item: T) => Array<{ Key?: string, Value?: string }>): T[] {
+export function matchFilters<T> (items: T[], filters: Filter[] | undefined, fields: FilterFields<T>, tags?: (item: T) => Tags): T[] {
   if (filters === undefined || filters.length === 0) return items
   const tests = filters.map(f => compile(f, fields, tags))
   return items.filter(item => tests.every(test => test(item)))
 }
 
-function compile<T> (f: Filter, fields: FilterFields<T>, tags?: (item: T) => Array<{ Key?: string, Value?: string }>): (item: T) => boolean {
+function compile<T> (f: Filter, fields: FilterFields<T>, tags?: (item: T) => Tags): (item: T) => boolean {
   const name = f.Name ?? ''
-  const patterns = (f.Values ?? []).map(wildcard)
-  const any = (values: unknown): boolean => flat(values).some(v => patterns.some(p => p.test(v)))
+  const patterns = (f.Values ?? []).map(parsePattern)
+  const any = (values: unknown): boolean => flat(values).some(v => patterns.some(p => globMatch(p, v)))
   if (tags !== undefined && name.startsWith('tag:')) {
     const key = name.slice(4)
     return item => any(tags(item).filter(t => t.Key === key).map(t => t.Value ?? ''))
   }
   if (tags !== undefined && name === 'tag-key') return item => any(tags(item).map(t => t.Key ?? ''))
   if (tags !== undefined && name === 'tag-value') return item => any(tags(item).map(t => t.Value ?? ''))
+  if (!Object.hasOwn(fields, name)) throw CoreErrors.invalidFilter(name)
   const field = fields[name]
-  if (field === undefined) throw new AwsError('InvalidParameterValue', `The filter '${name}' is invalid`, 400)
   return item => any(field(item))
 }
 
@@ -44,18 +46,33 @@ function flat (v: unknown): string[] {
   return [String(v)]
 }
 
-function wildcard (pattern: string): RegExp {
-  let re = ''
+/** A pattern as tokens: a literal character, '?' (any one) or '*' (any run); runs of '*' fold into one. */
+type Token = { lit: string } | '?' | '*'
+
+function parsePattern (pattern: string): Token[] {
+  const out: Token[] = []
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]
-    if (c === '\\' && i + 1 < pattern.length) re += escape(pattern[++i])
-    else if (c === '*') re += '.*'
-    else if (c === '?') re += '.'
-    else re += escape(c)
+    if (c === '\\' && i + 1 < pattern.length) out.push({ lit: pattern[++i] })
+    else if (c === '*') { if (out[out.length - 1] !== '*') out.push('*') } else if (c === '?') out.push('?')
+    else out.push({ lit: c })
   }
-  return new RegExp(`^${re}$`, 's')
+  return out
 }
 
-function escape (c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+/**
+ * Iterative glob match with single-star backtracking: linear in practice and never exponential,
+ * whatever the pattern (a regex built from user wildcards can backtrack catastrophically).
+ */
+function globMatch (p: Token[], s: string): boolean {
+  let pi = 0
+  let si = 0
+  let star = -1
+  let mark = 0
+  while (si < s.length) {
+    const t = p[pi]
+    if (t !== undefined && t !== '*' && (t === '?' || t.lit === s[si])) { pi++; si++ } else if (t === '*') { star = pi++; mark = si } else if (star !== -1) { pi = star + 1; si = ++mark } else return false
+  }
+  while (p[pi] === '*') pi++
+  return pi === p.length
 }

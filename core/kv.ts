@@ -1,5 +1,6 @@
 import type { JetStreamClient, KV } from 'nats'
 import { decode, encode } from './codec.js'
+import { CoreErrors } from './errors.js'
 
 /** A value read from the store with the revision a compare-and-set update must name. */
 export interface Versioned<T> {
@@ -58,11 +59,13 @@ export class Bucket<T> {
   }
 
   /**
-   * Read-modify-write with retries on conflict. `fn` gets the current value (undefined when absent)
-   * and returns the new one, or undefined to leave the key alone.
+   * Read-modify-write with retries on conflict, backing off with jitter so contending writers spread
+   * out. `fn` gets the current value (undefined when absent) and returns the new one, or undefined to
+   * leave the key alone. Still losing after `attempts` → ServiceUnavailable, which clients retry.
    */
-  async modify (key: string, fn: (current: T | undefined) => T | undefined, attempts = 20): Promise<T | undefined> {
+  async modify (key: string, fn: (current: T | undefined) => T | undefined, attempts = 50): Promise<T | undefined> {
     for (let i = 0; i < attempts; i++) {
+      if (i > 0) await new Promise(resolve => setTimeout(resolve, Math.random() * Math.min(50, 2 ** i)))
       const cur = await this.get(key)
       const next = fn(cur?.value)
       if (next === undefined) return cur?.value
@@ -77,11 +80,17 @@ export class Bucket<T> {
         if (!(e instanceof RevisionConflict)) throw e
       }
     }
-    throw new RevisionConflict(key)
+    throw CoreErrors.contention(key)
   }
 
-  async delete (key: string): Promise<void> {
-    await this.kv.delete(key)
+  /** Deletes the key; with `revision`, only if it is still at that revision (else RevisionConflict). */
+  async delete (key: string, revision?: number): Promise<void> {
+    try {
+      await this.kv.delete(key, revision === undefined ? undefined : { previousSeq: revision })
+    } catch (e) {
+      if (revision !== undefined && isWrongSequence(e)) throw new RevisionConflict(key)
+      throw e
+    }
   }
 
   /** Keys, optionally those under a dotted prefix (`'vol.'` matches `vol.>`). */

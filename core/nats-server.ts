@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 
@@ -9,9 +10,11 @@ import type { Logger } from 'pino'
  * dies for any reason — even SIGKILL, which leaves no chance to clean up — the pipe closes and the
  * watchdog stops nats-server, so no orphan outlives Hive.
  */
-const WATCHDOG = 'trap "" INT; "$@" & child=$!; read _ignored; kill -TERM "$child" 2>/dev/null; wait "$child"'
+// sh gives background jobs /dev/null as stdin, so the pipe is kept on fd 3 for the reader.
+const WATCHDOG = 'trap "" INT; exec 3<&0; "$@" & child=$!; (read _ignored <&3; kill -TERM "$child" 2>/dev/null) & wait "$child"'
 
 export interface EmbeddedNats {
+  /** nats://<token>@host:port — what another node passes as --nats to join. */
   url: string
   pid: number
   stop: () => Promise<void>
@@ -20,13 +23,18 @@ export interface EmbeddedNats {
 export async function startEmbeddedNats (dataDir: string, log: Logger, bin = process.env.HIVE_NATS_SERVER ?? 'nats-server'): Promise<EmbeddedNats> {
   const storeDir = join(dataDir, 'nats')
   mkdirSync(storeDir, { recursive: true })
-  const args = ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir, '-n', 'hive-embedded']
+  const token = randomBytes(24).toString('base64url')
+  // In a 0600 file, not on the command line, where any local user would read it in `ps`.
+  const conf = join(storeDir, 'nats.conf')
+  writeFileSync(conf, `authorization { token: "${token}" }\n`, { mode: 0o600 })
+  chmodSync(conf, 0o600)
+  const args = ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir, '-n', 'hive-embedded', '-c', conf]
   // detached: a Ctrl-C in the terminal reaches only us; we stop the child in order, after draining.
   const child = spawn('sh', ['-c', WATCHDOG, 'hive-nats-watchdog', bin, ...args], { stdio: ['pipe', 'ignore', 'pipe'], detached: true })
   const url = await readyUrl(child, bin)
   log.info({ url, pid: child.pid }, 'embedded nats-server started')
   return {
-    url,
+    url: url.replace('nats://', `nats://${token}@`),
     pid: child.pid ?? -1,
     stop: async () => await stopChild(child)
   }
@@ -66,4 +74,18 @@ async function stopChild (child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL') }, 10_000)
   await exited
   clearTimeout(timer)
+}
+
+/** Connection options for a --nats URL: a user without password in it is a token (nats://TOKEN@host:port). */
+export function natsServerOptions (url: string): { servers: string, token?: string, user?: string, pass?: string } {
+  const u = new URL(url)
+  const servers = `${u.protocol}//${u.host}`
+  if (u.username === '') return { servers }
+  const user = decodeURIComponent(u.username)
+  return u.password === '' ? { servers, token: user } : { servers, user, pass: decodeURIComponent(u.password) }
+}
+
+/** The URL without its secret, for logs. */
+export function redactedNatsUrl (url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//')
 }

@@ -2,7 +2,8 @@ import { fastifyAwilixPlugin } from '@fastify/awilix'
 import { asValue } from 'awilix'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { connect, type NatsConnection } from 'nats'
 import pino, { type Logger } from 'pino'
 import { Bus } from './bus.js'
@@ -12,7 +13,7 @@ import { adoptIdentity, initNode, readConfig, type ClusterIdentity, type NodeCon
 import { StaticCredentialsProvider } from './credentials.js'
 import { registerEdge } from './edge.js'
 import { KvStore } from './kv.js'
-import { startEmbeddedNats, type EmbeddedNats } from './nats-server.js'
+import { natsServerOptions, redactedNatsUrl, startEmbeddedNats, type EmbeddedNats } from './nats-server.js'
 import { NodeRegistry } from './nodes.js'
 import { actionsOf, registerCapabilities, validateCapabilities } from './plugin-host.js'
 import { ServiceRegistry } from './services.js'
@@ -39,6 +40,7 @@ export interface RunningNode {
   config: NodeConfig
   /** Where the AWS edge listens, e.g. http://127.0.0.1:9999. */
   endpoint: string
+  /** The bus, with its credentials: what another node passes as --nats to join this cluster. */
   natsUrl: string
   log: Logger
   close: () => Promise<void>
@@ -74,9 +76,11 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       cleanup.push(embedded.stop)
     }
     const natsUrl = opts.nats ?? (embedded as EmbeddedNats).url
+    if (embedded !== undefined) writeFileSync(joinUrlPath(opts.dataDir), natsUrl + '\n', { mode: 0o600 })
     // noAsyncTraces: nats.js would otherwise build two Error objects per request for stack traces.
-    const nc: NatsConnection = await connect({ servers: natsUrl, name: `hive-${config.nodeId}`, maxReconnectAttempts: -1, noAsyncTraces: true })
-    cleanup.push(async () => { await nc.drain() })
+    const nc: NatsConnection = await connect({ ...natsServerOptions(natsUrl), name: `hive-${config.nodeId}`, maxReconnectAttempts: -1, noAsyncTraces: true })
+    // A drain waits for the server; one that is gone (reconnecting forever) must not hold shutdown.
+    cleanup.push(async () => { await withDeadline(nc.drain(), 5_000).catch(async () => await nc.close()) })
     const kv = new KvStore(nc.jetstream())
     config = { ...config, ...await joinCluster(kv, opts.dataDir, config) }
     const registry = await NodeRegistry.open(kv)
@@ -114,6 +118,8 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     })
     registerEdge(app, {
       bus,
+      region: config.region,
+      serversOf: async (s, a) => await registry.serversOf(s, a),
       services: new ServiceRegistry(models),
       credentials: new StaticCredentialsProvider([{
         accessKeyId: config.rootAccessKeyId,
@@ -135,12 +141,17 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       startedAt: new Date().toISOString()
     }, caps.map(c => ({ capability: c.capability, plugin: c.name, actions: Object.keys(actionsOf([c])) })))
     cleanup.push(async () => { await registry.stop(config.nodeId) })
-    log.info({ endpoint, nats: natsUrl, capabilities: caps.map(c => c.capability), nodeId: config.nodeId }, 'hive node ready')
+    log.info({ endpoint, nats: redactedNatsUrl(natsUrl), capabilities: caps.map(c => c.capability), nodeId: config.nodeId }, 'hive node ready')
     return { app, config: { ...config, listen: `${host}:${boundPort}` }, endpoint, natsUrl, log, close }
   } catch (e) {
     await close()
     throw e
   }
+}
+
+/** `<data-dir>/nats-url` (0600): the embedded bus's URL with its token, for `--nats` on joining nodes. */
+export function joinUrlPath (dataDir: string): string {
+  return join(dataDir, 'nats-url')
 }
 
 async function joinCluster (kv: KvStore, dataDir: string, config: NodeConfig): Promise<ClusterIdentity> {
@@ -150,6 +161,16 @@ async function joinCluster (kv: KvStore, dataDir: string, config: NodeConfig): P
   const cluster = (await bucket.get('identity'))?.value ?? mine
   if (JSON.stringify(cluster) !== JSON.stringify(mine)) adoptIdentity(dataDir, cluster)
   return cluster
+}
+
+async function withDeadline<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('deadline')), ms) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 function splitHostPort (listen: string): [string, number] {

@@ -1,4 +1,4 @@
-import { AwsError } from './errors.js'
+import { CoreErrors } from './errors.js'
 
 export interface PageRequest {
   MaxResults?: number
@@ -6,11 +6,8 @@ export interface PageRequest {
 }
 
 export interface PageLimits {
-  /** Smallest MaxResults the action accepts. */
-  min: number
-  /** Largest MaxResults, also the page size when MaxResults is absent and `defaultSize` is not set. */
-  max: number
-  defaultSize?: number
+  /** The page size when MaxResults is absent. MaxResults' own range is checked from the model. */
+  pageSize: number
   /** The code a bad NextToken gets: EC2 says InvalidPaginationToken, SSM InvalidNextToken. */
   invalidTokenCode?: string
 }
@@ -25,11 +22,7 @@ export interface Page<T> {
  * base64url), so a page stays correct when items before it are added or removed between calls.
  */
 export function paginate<T> (items: T[], req: PageRequest, limits: PageLimits, keyOf: (item: T) => string): Page<T> {
-  const size = req.MaxResults ?? limits.defaultSize ?? limits.max
-  if (req.MaxResults !== undefined && (req.MaxResults < limits.min || req.MaxResults > limits.max)) {
-    throw new AwsError('InvalidParameterValue',
-      `Value ( ${req.MaxResults} ) for parameter maxResults is invalid. Parameter must be between ${limits.min} and ${limits.max}.`, 400)
-  }
+  const size = req.MaxResults ?? limits.pageSize
   let start = 0
   if (req.NextToken !== undefined && req.NextToken !== '') {
     const after = decodeToken(req.NextToken, limits.invalidTokenCode ?? 'InvalidPaginationToken')
@@ -50,5 +43,5 @@ function decodeToken (token: string, code: string): string {
     const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after?: unknown }
     if (typeof v.after === 'string') return v.after
   } catch {}
-  throw new AwsError(code, 'The specified pagination token is not valid or is expired.', 400)
+  throw CoreErrors.invalidPaginationToken(code)
 }

@@ -15,6 +15,7 @@
  * see authErrorsFor.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import type { ProtocolName } from './model.js'
 import { AwsError } from './errors.js'
 import type { HttpRequest } from './http.js'
 import type { Credentials, CredentialsProvider } from './credentials.js'
@@ -43,6 +44,10 @@ export interface VerifyOptions {
    * names none in a credential scope (anonymous or unparseable requests).
    */
   defaultService?: string
+  /** The routed service's wire protocol: picks the error shapes for any service, known by name or not. */
+  protocol?: ProtocolName
+  /** The region this endpoint serves: a credential scoped to another one is refused, as AWS does. */
+  region?: string
 }
 
 const ALGORITHM = 'AWS4-HMAC-SHA256'
@@ -54,7 +59,7 @@ const MAX_SKEW_MS = 15 * 60 * 1000
 const MAX_PRESIGN_EXPIRES = 7 * 24 * 60 * 60
 
 // ---------------------------------------------------------------------------------------------
-// Errors: one table, keyed by the credential scope's service.
+// Errors: one table per wire protocol; a service known by name maps to its protocol.
 // ---------------------------------------------------------------------------------------------
 
 export interface SignatureMismatch {
@@ -93,6 +98,8 @@ export interface AuthErrors {
   contentMismatch (claimed: string, computed: string): AwsError
   /** x-amz-content-sha256 is neither a hash nor a payload mode. */
   badContentSha256 (value: string): AwsError
+  /** The credential scope names a region this endpoint does not serve. */
+  wrongRegion (scoped: string, served: string): AwsError
   /** x-amz-* headers a presigned request did not sign: only S3 refuses them. */
   unsignedHeaders? (names: string[]): AwsError
 }
@@ -124,7 +131,8 @@ function coral (c: CoralCodes): AuthErrors {
     clock: v => signature(coralClockMessage(v)),
     // These services sign the body's hash whatever the header claims, so a wrong claim is a bad signature.
     contentMismatch: () => signature(SIGNATURE_MESSAGE),
-    badContentSha256: () => incomplete(BAD_CONTENT_SHA256)
+    badContentSha256: () => incomplete(BAD_CONTENT_SHA256),
+    wrongRegion: scoped => signature(`Credential should be scoped to a valid region, not '${scoped}'.`)
   }
 }
 
@@ -171,7 +179,8 @@ const ec2: AuthErrors = {
   scopeDateMismatch: authFailure,
   clock: () => new AwsError('RequestExpired', 'Request has expired.', 400),
   contentMismatch: authFailure,
-  badContentSha256: () => new AwsError('IncompleteSignature', BAD_CONTENT_SHA256, 400)
+  badContentSha256: () => new AwsError('IncompleteSignature', BAD_CONTENT_SHA256, 400),
+  wrongRegion: authFailure
 }
 
 const s3: AuthErrors = {
@@ -210,17 +219,25 @@ const s3: AuthErrors = {
     { ClientComputedContentSHA256: claimed, S3ComputedContentSHA256: computed }),
   badContentSha256: value => new AwsError('InvalidArgument', BAD_CONTENT_SHA256, 400,
     { ArgumentName: 'x-amz-content-sha256', ArgumentValue: value }),
+  wrongRegion: (scoped, served) => new AwsError('AuthorizationHeaderMalformed',
+    `The authorization header is malformed; the region '${scoped}' is wrong; expecting '${served}'`, 400, { Region: served }),
   unsignedHeaders: names => new AwsError('AccessDenied', 'There were headers present in the request which were not signed',
     403, { HeadersNotSigned: names.join(', ') })
 }
 
-const AUTH_ERRORS: ReadonlyMap<string, AuthErrors> = new Map([
-  ['ec2', ec2], ['s3', s3], ['iam', query], ['sts', query], ['ssm', json], ['ebs', restJson]
+/** Auth errors follow the wire protocol: every JSON service answers like SSM, every query one like STS. */
+const PROTOCOL_ERRORS: Readonly<Record<ProtocolName, AuthErrors>> = {
+  ec2, query, json, 'rest-json': restJson, 'rest-xml': s3
+}
+
+/** The protocols of the services Hive knows by name, for requests that reach us before any model does. */
+const SERVICE_PROTOCOLS: ReadonlyMap<string, ProtocolName> = new Map([
+  ['ec2', 'ec2'], ['s3', 'rest-xml'], ['iam', 'query'], ['sts', 'query'], ['ssm', 'json'], ['ebs', 'rest-json']
 ])
 
 /** The auth errors of `service` (a credential scope's service name); AWS's common query errors otherwise. */
 export function authErrorsFor (service: string | undefined): AuthErrors {
-  return AUTH_ERRORS.get(service?.toLowerCase() ?? '') ?? query
+  return PROTOCOL_ERRORS[SERVICE_PROTOCOLS.get(service?.toLowerCase() ?? '') ?? 'query']
 }
 
 /** aws-chunked framing errors: S3's code, since only S3 clients stream. */
@@ -392,12 +409,13 @@ function signedRequest (
  */
 export async function verifySigV4 (req: HttpRequest, provider: CredentialsProvider, opts: VerifyOptions = {}): Promise<SigV4Result> {
   const now = opts.now ?? new Date()
-  const errors = authErrorsFor(credentialScopeOf(req)?.service ?? opts.defaultService)
+  const errors = opts.protocol !== undefined ? PROTOCOL_ERRORS[opts.protocol] : authErrorsFor(credentialScopeOf(req)?.service ?? opts.defaultService)
   const query = parseQuery(req.query)
   const signed = parseSignedRequest(req, query.params, errors)
   checkClock(signed, now, errors)
 
   const { accessKeyId, date, region, service } = signed.credential
+  if (opts.region !== undefined && region !== opts.region) throw errors.wrongRegion(region, opts.region)
   const credentials = await provider.lookup(accessKeyId)
   if (credentials === undefined || !sameSessionToken(credentials.sessionToken, signed.securityToken)) {
     throw errors.unknownKey(accessKeyId)

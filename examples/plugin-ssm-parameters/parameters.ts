@@ -161,7 +161,7 @@ async function getParametersByPath (store: ParameterStore, input: GetParametersB
   const path = parsePath(input.Path)
   const filters = checkFilters(input.ParameterFilters ?? [], BY_PATH_FILTERS)
   const found = (await store.under(ctx, path, input.Recursive === true)).filter(p => filters.every(f => matches(p, f)))
-  const page = paginate(found, input, { min: 1, max: 10, invalidTokenCode: 'InvalidNextToken' }, p => p.Name)
+  const page = paginate(found, input, { pageSize: 10, invalidTokenCode: 'InvalidNextToken' }, p => p.Name)
   return { Parameters: page.items.map(p => parameterOf(p, ctx)), NextToken: page.nextToken }
 }
 
@@ -181,7 +181,7 @@ async function describeParameters (store: ParameterStore, input: DescribeParamet
   const pathFilter = filters.find(f => f.Key === 'Path')
   const scope = pathFilter?.Values.length === 1 ? parsePath(pathFilter.Values[0]) : []
   const found = (await store.under(ctx, scope, true)).filter(p => filters.every(f => matches(p, f)))
-  const page = paginate(found, input, { min: 1, max: 50, defaultSize: 10, invalidTokenCode: 'InvalidNextToken' }, p => p.Name)
+  const page = paginate(found, input, { pageSize: 10, invalidTokenCode: 'InvalidNextToken' }, p => p.Name)
   return { Parameters: page.items.map(metadataOf), NextToken: page.nextToken }
 }
 
@@ -239,9 +239,19 @@ class ParameterStore {
 
   /** Deletes a parameter and its history; false when there was none. */
   async remove (ctx: RequestContext, name: ParameterName): Promise<boolean> {
-    const current = (await this.bucket.get(currentKey(ctx, name.levels)))?.value
-    if (current === undefined) return false
-    await this.bucket.delete(currentKey(ctx, name.levels))
+    const key = currentKey(ctx, name.levels)
+    let current: StoredParameter | undefined
+    // Deleted only at the revision read, so a PutParameter landing in between is not erased unseen.
+    for (let attempt = 1; current === undefined; attempt++) {
+      const entry = await this.bucket.get(key)
+      if (entry === undefined) return false
+      try {
+        await this.bucket.delete(key, entry.revision)
+        current = entry.value
+      } catch (e) {
+        if (!(e instanceof RevisionConflict) || attempt === WRITE_ATTEMPTS) throw e instanceof RevisionConflict ? SsmErrors.tooManyUpdates(name.name) : e
+      }
+    }
     const first = Math.max(1, current.Version - MAX_VERSIONS + 1)
     const kept = Array.from({ length: current.Version - first }, (_, i) => first + i)
     await Promise.all(kept.map(async v => { await this.bucket.delete(historyKey(ctx, name.levels, v)) }))

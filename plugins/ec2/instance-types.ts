@@ -365,6 +365,6 @@ export const describeInstanceTypes: ActionHandler = input => {
     const wanted = new Set(req.InstanceTypes)
     types = types.filter(t => wanted.has(t.InstanceType))
   }
-  const page = paginate(matchFilters(types, req.Filters, FILTERS), req, { min: 5, max: 100 }, t => t.InstanceType)
+  const page = paginate(matchFilters(types, req.Filters, FILTERS), req, { pageSize: 100 }, t => t.InstanceType)
   return { InstanceTypes: page.items, NextToken: page.nextToken }
 }

@@ -7,7 +7,7 @@ import pino from 'pino'
 import { Bus } from '../../core/bus.js'
 import { AwsError } from '../../core/errors.js'
 import { KvStore, RevisionConflict } from '../../core/kv.js'
-import { startEmbeddedNats } from '../../core/nats-server.js'
+import { natsServerOptions, startEmbeddedNats } from '../../core/nats-server.js'
 
 const log = pino({ level: 'silent' })
 const ctx = { requestId: 'r-1', region: 'us-east-1', accountId: '123456789012', principalArn: 'arn:aws:iam::123456789012:root' }
@@ -21,7 +21,7 @@ async function natsFixture (t: Test): Promise<() => Promise<NatsConnection>> {
     await nats.stop()
     rmSync(dir, { recursive: true, force: true })
   })
-  return async () => { const c = await connect({ servers: nats.url }); conns.push(c); return c }
+  return async () => { const c = await connect(natsServerOptions(nats.url)); conns.push(c); return c }
 }
 
 function busOn (nc: NatsConnection, nodeId: string, servers = 1): Bus {

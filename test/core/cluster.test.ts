@@ -12,7 +12,7 @@ t.test('cluster', async t => {
   t.teardown(async () => { if (!bStopped) await b.stop() })
 
   await t.test('a node started with --nats joins the existing bus instead of starting its own', async t => {
-    t.equal(b.natsUrl, a.natsUrl)
+    t.equal(new URL(b.natsUrl).host, new URL(a.natsUrl).host)
   })
 
   await t.test('a joining node adopts the cluster account and root key, so one profile works everywhere', async t => {

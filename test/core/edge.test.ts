@@ -105,6 +105,41 @@ t.test('edge', async t => {
     t.match(cli.stderr, /DryRunOperation/)
   })
 
+  await t.test('a request signed for another region → AuthFailure 401', async t => {
+    const r = await signedFetch({ ...node, region: 'eu-north-1' }, form('Action=DescribeRegions&Version=2016-11-15'))
+    t.equal(r.status, 401)
+    t.equal(errorCode(r.text), 'AuthFailure')
+  })
+
+  await t.test('DryRun of an action no node serves → ServiceUnavailable, as the real call would', async t => {
+    const r = await signedFetch(node, form('Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a&Size=8&DryRun=true'))
+    t.equal(r.status, 503)
+    t.equal(errorCode(r.text), 'ServiceUnavailable')
+  })
+
+  await t.test('a request larger than the bus carries → RequestEntityTooLarge 413, and the node lives on', async t => {
+    const r = await signedFetch(node, form('Action=DescribeInstanceTypes&Version=2016-11-15&Filter.1.Name=instance-type&Filter.1.Value.1=' + 'x'.repeat(2 * 1024 * 1024)))
+    t.equal(r.status, 413)
+    t.equal(errorCode(r.text), 'RequestEntityTooLarge')
+    t.equal((await signedFetch(node, form('Action=DescribeRegions&Version=2016-11-15'))).status, 200)
+  })
+
+  await t.test('random signed bodies never answer 500', async t => {
+    const names = ['Action', 'Version', 'DryRun', 'MaxResults', 'NextToken', 'InstanceType.1', 'Filter.1.Name', 'Filter.1.Value.1', 'AttributeName.1', 'ZoneName.1', 'RegionName.1']
+    const actions = ['DescribeRegions', 'DescribeAvailabilityZones', 'DescribeAccountAttributes', 'DescribeInstanceTypes', 'RunInstances', 'X']
+    const values = ['', 'true', 'false', '0', '-1', '5', '1e99', '%00', '%zz', '\u00ff', 't3.*', '*', 'eyJhZnRlciI6MX0', 'a'.repeat(300)]
+    const pick = <T>(xs: T[], i: number): T => xs[i % xs.length]
+    let seed = 7
+    const next = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed }
+    for (let i = 0; i < 150; i++) {
+      const parts = [`Action=${pick(actions, next())}`, 'Version=2016-11-15']
+      for (let j = next() % 5; j > 0; j--) parts.push(`${pick(names, next())}=${pick(values, next())}`)
+      const r = await signedFetch(node, form(parts.join('&')))
+      t.ok(r.status < 500 || r.status === 503, `${parts.join('&')} → ${r.status}`)
+      if (r.status >= 400) t.ok(errorCode(r.text), r.text)
+    }
+  })
+
   await t.test('aws CLI - wrong secret → AuthFailure', async t => {
     const cli = aws(node, ['ec2', 'describe-regions'], { AWS_SECRET_ACCESS_KEY: 'x'.repeat(40) })
     t.not(cli.status, 0)

@@ -48,7 +48,11 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
     proc.once('exit', code => { clearTimeout(timer); reject(new Error(`hive serve exited ${String(code)}:\n${out}`)) })
     const check = (): void => {
       const m = /serving (https?:\/\/[\d.]+:\d+) on nats (\S+)/.exec(out)
-      if (m !== null) { clearTimeout(timer); proc.removeAllListeners('exit'); resolve([m[1], m[2]]) }
+      if (m === null) return
+      clearTimeout(timer)
+      proc.removeAllListeners('exit')
+      const joinUrl = join(dataDir, 'nats-url')
+      resolve([m[1], existsSync(joinUrl) ? readFileSync(joinUrl, 'utf8').trim() : m[2]])
     }
     proc.stderr?.on('data', check)
   })
