@@ -19,7 +19,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const BODY = 'Action=DescribeAvailabilityZones&Version=2016-11-15'
 
-interface Target { name: string, url: string, headers: Record<string, string>, stop: () => void }
+interface Target { name: string, url: string, headers: Record<string, string>, stop: () => Promise<void> }
 interface Figures { rps: number, p50: number, p99: number }
 
 async function spawnUntil (cmd: string[], env: Record<string, string>, pattern: RegExp, stream: 'stdout' | 'stderr'): Promise<{ proc: ChildProcess, match: RegExpExecArray }> {
@@ -35,6 +35,13 @@ async function spawnUntil (cmd: string[], env: Record<string, string>, pattern: 
   })
   proc.removeAllListeners('exit')
   return { proc, match }
+}
+
+async function stopChild (proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  const exited = new Promise(resolve => proc.once('exit', resolve))
+  proc.kill('SIGTERM')
+  await exited
 }
 
 async function startHive (): Promise<Target> {
@@ -64,13 +71,13 @@ async function startHive (): Promise<Target> {
     name: 'hive edge',
     url,
     headers: signed.headers,
-    stop: () => { proc.kill('SIGTERM'); setTimeout(() => rmSync(home, { recursive: true, force: true }), 2000).unref() }
+    stop: async () => { await stopChild(proc); rmSync(home, { recursive: true, force: true }) }
   }
 }
 
 async function startBare (): Promise<Target> {
   const { proc, match } = await spawnUntil(['--import', 'tsx', join(ROOT, 'bench/bare-fastify.ts')], {}, /(http:\/\/[\d.]+:\d+)/, 'stdout')
-  return { name: 'bare fastify', url: match[1], headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, stop: () => proc.kill('SIGTERM') }
+  return { name: 'bare fastify', url: match[1], headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, stop: async () => { await stopChild(proc) } }
 }
 
 /** One keep-alive connection, one request at a time: the latency a single user sees. */
@@ -114,8 +121,9 @@ function median (runs: Figures[]): Figures {
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d
 
 const hive = await startHive()
-const bare = await startBare()
+let bare: Target | undefined
 try {
+  bare = await startBare()
   const rows: Array<[string, number, Figures]> = []
   for (const t of [hive, bare]) rows.push([t.name, 1, await sequential(t, SECONDS)])
   // Interleaved rounds, median of each: this machine's throughput drifts between runs, and a
@@ -139,6 +147,6 @@ try {
     fastify_p50_ms_c1: round(get('bare fastify', 1).p50, 3)
   }))
 } finally {
-  hive.stop()
-  bare.stop()
+  await hive.stop()
+  await bare?.stop()
 }

@@ -35,7 +35,7 @@ export function defaultDataDir (): string {
   return resolve(process.env.HIVE_DATA_DIR ?? join(homedir(), '.hive'))
 }
 
-export function configPath (dataDir: string): string {
+function configPath (dataDir: string): string {
   return join(dataDir, 'hive.json')
 }
 
@@ -112,8 +112,11 @@ export function endpointUrl (config: NodeConfig): string {
   return `http://${config.listen}`
 }
 
-/** Adds or replaces the `hive` profile: keys in ~/.aws/credentials, region and endpoint in ~/.aws/config. */
-function writeAwsProfile (config: NodeConfig): void {
+/**
+ * Adds or replaces the `hive` profile: keys in ~/.aws/credentials, region and endpoint in ~/.aws/config.
+ * `serve` rewrites it with the endpoint it really listens on (scheme, bound port).
+ */
+export function writeAwsProfile (config: NodeConfig, endpoint = endpointUrl(config)): void {
   const dir = process.env.AWS_CONFIG_FILE !== undefined ? dirname(process.env.AWS_CONFIG_FILE) : join(homedir(), '.aws')
   const credsFile = process.env.AWS_SHARED_CREDENTIALS_FILE ?? join(dir, 'credentials')
   const configFile = process.env.AWS_CONFIG_FILE ?? join(dir, 'config')
@@ -123,7 +126,7 @@ function writeAwsProfile (config: NodeConfig): void {
   })
   upsertIniSection(configFile, `profile ${DEFAULTS.profile}`, {
     region: config.region,
-    endpoint_url: endpointUrl(config),
+    endpoint_url: endpoint,
     output: 'json'
   })
 }

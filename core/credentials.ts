@@ -39,20 +39,3 @@ export class StaticCredentialsProvider implements CredentialsProvider {
     return this.#byId.get(accessKeyId)
   }
 }
-
-/** Asks each provider in turn; the first that knows the key wins. */
-export class ChainCredentialsProvider implements CredentialsProvider {
-  readonly #providers: readonly CredentialsProvider[]
-
-  constructor (providers: CredentialsProvider[]) {
-    this.#providers = [...providers]
-  }
-
-  async lookup (accessKeyId: string): Promise<Credentials | undefined> {
-    for (const provider of this.#providers) {
-      const found = await provider.lookup(accessKeyId)
-      if (found !== undefined) return found
-    }
-    return undefined
-  }
-}

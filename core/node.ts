@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino'
 import { Bus } from './bus.js'
 import { builtinCapabilityOf, loadBuiltin, loadPlugin } from './capabilities.js'
 import type { Capability, NodeInfo } from './capability.js'
-import { adoptIdentity, initNode, readConfig, type ClusterIdentity, type NodeConfig } from './config.js'
+import { adoptIdentity, initNode, readConfig, writeAwsProfile, type ClusterIdentity, type NodeConfig } from './config.js'
 import { StaticCredentialsProvider } from './credentials.js'
 import { registerEdge } from './edge.js'
 import { KvStore } from './kv.js'
@@ -84,8 +84,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const kv = new KvStore(nc.jetstream())
     config = { ...config, ...await joinCluster(kv, opts.dataDir, config) }
     const registry = await NodeRegistry.open(kv)
-    const clusterCaps = new Set((await registry.nodes()).flatMap(n => n.capabilities))
-    const models = validateCapabilities(caps, clusterCaps)
+    const models = validateCapabilities(caps, (await registry.nodes()).filter(n => n.nodeId !== config.nodeId))
 
     const bus = new Bus(nc, {
       nodeId: config.nodeId,
@@ -141,6 +140,11 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       startedAt: new Date().toISOString()
     }, caps.map(c => ({ capability: c.capability, plugin: c.name, actions: Object.keys(actionsOf([c])) })))
     cleanup.push(async () => { await registry.stop(config.nodeId) })
+    try {
+      writeAwsProfile(config, endpoint)
+    } catch (err) {
+      log.warn({ err }, 'could not update the hive aws profile')
+    }
     log.info({ endpoint, nats: redactedNatsUrl(natsUrl), capabilities: caps.map(c => c.capability), nodeId: config.nodeId }, 'hive node ready')
     return { app, config: { ...config, listen: `${host}:${boundPort}` }, endpoint, natsUrl, log, close }
   } catch (e) {

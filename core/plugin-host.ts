@@ -6,10 +6,15 @@ import { CapabilityError } from './capabilities.js'
 import type { Capability, Hive, NodeInfo } from './capability.js'
 import type { KvStore } from './kv.js'
 import { ServiceModel } from './model.js'
-import type { NodeRegistry } from './nodes.js'
+import type { NodeRecord, NodeRegistry } from './nodes.js'
 
-/** Every check the core makes before a capability may register: each failure names the fix. */
-export function validateCapabilities (caps: Capability[], clusterCapabilities: ReadonlySet<string>): Map<string, ServiceModel> {
+/**
+ * Every check the core makes before a capability may register: each failure names the fix. Live
+ * nodes count too: an action served by two different capabilities in one cluster would share a
+ * queue group and alternate between their states.
+ */
+export function validateCapabilities (caps: Capability[], cluster: readonly NodeRecord[]): Map<string, ServiceModel> {
+  const clusterCapabilities = new Set(cluster.flatMap(n => n.capabilities))
   const byCap = new Map<string, Capability>()
   const byName = new Map<string, Capability>()
   for (const c of caps) {
@@ -46,7 +51,7 @@ export function validateCapabilities (caps: Capability[], clusterCapabilities: R
           throw new CapabilityError(`capability '${c.capability}' declares ${service}:${action}, which the ${service} model does not have`)
         }
         const key = `${service}:${action}`
-        const prev = owner.get(key)
+        const prev = owner.get(key) ?? cluster.find(n => n.actions[key] !== undefined && n.actions[key] !== c.capability)?.actions[key]
         if (prev !== undefined) throw new CapabilityError(`action ${key} is declared by both '${prev}' and '${c.capability}'`)
         owner.set(key, c.capability)
       }

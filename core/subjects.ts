@@ -8,6 +8,8 @@
  *                                 Request body: BusRequest, reply body: BusReply (both JSON, see bus.ts).
  *   hive.all.<service>.<Action>   request/reply without queue group: every node that serves the action
  *                                 answers (fan-out describes); the caller gathers the replies.
+ *   _INBOX.<nuid>.<token>        where replies to one bus's requests arrive: one subscription per
+ *                                 bus (per node), <token> names the pending request (base-36 counter).
  *   NATS answers 503 "no responders" when nobody subscribes: the bus turns that into an AwsError
  *   naming the capability that is missing.
  *

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine: installs what is missing, builds what is stale, and
 # says what it did. `npm start` and `npm test` run it first; it is quiet when nothing is to do.
-#   --test   also what the test suite needs beyond what `npm start` needs (nothing more yet: the
-#            aws CLI is needed by both)
+#   --test   also what the test suite needs: cmake for the native engines' C++ tests
+#   --bench  also what the benchmarks need: Intel ISA-L, the erasure-code reference
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,14 @@ fi
 
 # Debian packages: nats-server (the embedded bus), QEMU (instances, disk images), awscli (the tests
 # and the user's client). Only root can install; anyone else is told what to run.
-debs=(nats-server qemu-system-x86 qemu-utils awscli)
+# g++, make and python3 build the native addon (node-gyp) during npm ci.
+debs=(nats-server qemu-system-x86 qemu-utils awscli g++ make python3)
+for flag in "$@"; do
+  case "$flag" in
+    --test) debs+=(cmake) ;;
+    --bench) debs+=(cmake libisal-dev) ;;
+  esac
+done
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,7 +3,8 @@
  * Every Hive account gets the same values; default-vpc is none because no capability creates a
  * default VPC.
  */
-import { AwsError, type ActionHandler } from '../../core/index.js'
+import { type ActionHandler } from '../../core/index.js'
+import { Ec2Errors } from './errors.js'
 
 const ATTRIBUTES = new Map<string, string[]>([
   ['vpc-max-security-groups-per-interface', ['5']],
@@ -17,7 +18,7 @@ const ATTRIBUTES = new Map<string, string[]>([
 export const describeAccountAttributes: ActionHandler = input => {
   const names = (input as { AttributeNames?: string[] }).AttributeNames ?? []
   const unknown = names.find(name => !ATTRIBUTES.has(name))
-  if (unknown !== undefined) throw new AwsError('InvalidParameterValue', `Value (${unknown}) for parameter attributeName is invalid.`, 400)
+  if (unknown !== undefined) throw Ec2Errors.invalidAttributeName(unknown)
   return {
     AccountAttributes: [...ATTRIBUTES]
       .filter(([name]) => names.length === 0 || names.includes(name))

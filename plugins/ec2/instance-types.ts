@@ -9,7 +9,8 @@
  * EFA, ENA Express and Dedicated Hosts are AWS hardware and programs Hive does not have, so every
  * type reports them unsupported.
  */
-import { AwsError, matchFilters, paginate, type ActionHandler, type Filter, type FilterFields } from '../../core/index.js'
+import { matchFilters, paginate, type ActionHandler, type Filter, type FilterFields } from '../../core/index.js'
+import { Ec2Errors } from './errors.js'
 
 /** One size of a ladder: name, vCPUs, network performance, ENIs, IPv4 (and IPv6) addresses per ENI, EBS. */
 type Rung = [size: string, vcpus: number, network: string, enis: number, ipsPerEni: number, ebs?: Ebs]
@@ -360,7 +361,7 @@ export const describeInstanceTypes: ActionHandler = input => {
   if (req.InstanceTypes !== undefined && req.InstanceTypes.length > 0) {
     const unknown = [...new Set(req.InstanceTypes)].filter(name => !KNOWN.has(name))
     if (unknown.length > 0) {
-      throw new AwsError('InvalidInstanceType', `The following supplied instance types do not exist: [${unknown.join(', ')}]`, 400)
+      throw Ec2Errors.invalidInstanceTypes(unknown)
     }
     const wanted = new Set(req.InstanceTypes)
     types = types.filter(t => wanted.has(t.InstanceType))

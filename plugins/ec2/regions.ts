@@ -4,7 +4,8 @@
  * those of the region's live nodes. Every Hive region and zone is enabled, so AllRegions and AllAvailabilityZones
  * change nothing.
  */
-import { AwsError, matchFilters, type ActionHandler, type Filter, type FilterFields, type Hive } from '../../core/index.js'
+import { matchFilters, type ActionHandler, type Filter, type FilterFields, type Hive } from '../../core/index.js'
+import { Ec2Errors } from './errors.js'
 
 interface Region {
   RegionName: string
@@ -67,7 +68,7 @@ export function describeRegions (hive: Pick<Hive, 'node' | 'nodes'>): ActionHand
     const region: Region = { RegionName: hive.node.region, Endpoint: self?.endpoint, OptInStatus: 'opt-in-not-required' }
     // EC2 names the alphabetically first region it does not know.
     const unknown = (req.RegionNames ?? []).filter(name => name !== region.RegionName).sort()
-    if (unknown.length > 0) throw new AwsError('InvalidParameterValue', `Invalid region: [${unknown[0]}]`, 400)
+    if (unknown.length > 0) throw Ec2Errors.invalidRegion(unknown[0])
     return { Regions: matchFilters([region], req.Filters, REGION_FILTERS) }
   }
 }
@@ -89,9 +90,9 @@ export function describeAvailabilityZones (hive: Pick<Hive, 'node' | 'nodes'>): 
       NetworkBorderGroup: region
     }))
     const badName = req.ZoneNames?.find(name => !zones.some(z => z.ZoneName === name))
-    if (badName !== undefined) throw new AwsError('InvalidParameterValue', `Invalid availability zone: [${badName}]`, 400)
+    if (badName !== undefined) throw Ec2Errors.invalidZoneName(badName)
     const badId = req.ZoneIds?.find(id => !zones.some(z => z.ZoneId === id))
-    if (badId !== undefined) throw new AwsError('InvalidParameterValue', `Invalid availability zone-id: [${badId}]`, 400)
+    if (badId !== undefined) throw Ec2Errors.invalidZoneId(badId)
     const selected = zones.filter(z => (req.ZoneNames ?? [z.ZoneName]).includes(z.ZoneName) && (req.ZoneIds ?? [z.ZoneId]).includes(z.ZoneId))
     return { AvailabilityZones: matchFilters(selected, req.Filters, ZONE_FILTERS) }
   }

@@ -1,4 +1,4 @@
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm'
+import { GetParameterCommand, SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm'
 import t from 'tap'
 import { sdkConfig, startNode } from '../helpers/node.js'
 import { signedFetch } from '../helpers/sign.js'
@@ -7,7 +7,7 @@ import { signedFetch } from '../helpers/sign.js'
 t.test('edge - json protocol errors through the SSM SDK', async t => {
   const node = await startNode({ caps: [], plugins: ['./examples/plugin-ssm-parameters'] })
   t.teardown(async () => { await node.stop() })
-  const ssm = (over: Partial<ReturnType<typeof sdkConfig>> = {}): SSMClient => new SSMClient({ ...sdkConfig(node), ...over })
+  const ssm = (over: Partial<SSMClientConfig> = {}): SSMClient => new SSMClient({ ...sdkConfig(node), ...over })
   const get = new GetParameterCommand({ Name: '/x' })
 
   await t.test('wrong secret → InvalidSignatureException 400', async t => {

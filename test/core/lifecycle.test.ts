@@ -2,7 +2,8 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT, startNode } from '../helpers/node.js'
+import { readFileSync } from 'node:fs'
+import { aws, ROOT, startNode } from '../helpers/node.js'
 
 /** Processes whose command line mentions the node's data dir: nats-server and its watchdog. */
 function childrenOf (dataDir: string): string[] {
@@ -29,6 +30,15 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.same(await gone(dataDir), [])
   })
 }
+
+t.test('serve - points the hive aws profile at the endpoint it really listens on', async t => {
+  const node = await startNode()
+  t.teardown(async () => { await node.stop() })
+  const config = readFileSync(join(node.home, '.aws', 'config'), 'utf8')
+  t.match(config, `[profile hive]\nregion = ${node.region}\nendpoint_url = ${node.endpoint}`)
+  const r = aws(node, ['ec2', 'describe-regions'], { AWS_CONFIG_FILE: join(node.home, '.aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(node.home, '.aws', 'credentials'), AWS_PROFILE: 'hive' })
+  t.equal(r.status, 0, r.stderr)
+})
 
 t.test('serve - even SIGKILL leaves no nats-server behind (the watchdog stops it)', async t => {
   const node = await startNode()

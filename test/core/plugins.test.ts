@@ -1,9 +1,14 @@
 import t from 'tap'
 import { CapabilityError, loadBuiltin, loadPlugin } from '../../core/capabilities.js'
 import { defineCapability, type CapabilityDefinition } from '../../core/capability.js'
+import type { NodeRecord } from '../../core/nodes.js'
 import { validateCapabilities } from '../../core/plugin-host.js'
 
-const none = new Set<string>()
+const none: NodeRecord[] = []
+const nodeServing = (capability: string, actions: string[]): NodeRecord => ({
+  nodeId: 'other', region: 'us-east-1', az: 'us-east-1a', capabilities: [capability], endpoint: 'http://x', startedAt: '',
+  actions: Object.fromEntries(actions.map(a => [a, capability]))
+})
 
 function cap (over: Partial<CapabilityDefinition>): ReturnType<typeof defineCapability> {
   return defineCapability({ name: 'p', capability: 'x', services: {}, register: async () => {}, ...over })
@@ -15,7 +20,7 @@ t.test('plugins - a dependency no node serves is refused, naming the fix', async
 })
 
 t.test('plugins - a dependency served elsewhere in the cluster is fine', async t => {
-  t.doesNotThrow(() => validateCapabilities([cap({ capability: 'ebs', dependsOn: ['s3'] })], new Set(['s3'])))
+  t.doesNotThrow(() => validateCapabilities([cap({ capability: 'ebs', dependsOn: ['s3'] })], [nodeServing('s3', [])]))
 })
 
 t.test('plugins - the same action declared by two capabilities is refused', async t => {
@@ -23,6 +28,12 @@ t.test('plugins - the same action declared by two capabilities is refused', asyn
   const b = cap({ name: 'b', capability: 'b', services: { ec2: { actions: { DescribeRegions: {} } } } })
   t.throws(() => validateCapabilities([a, b], none), CapabilityError)
   t.throws(() => validateCapabilities([a, b], none), { message: "action ec2:DescribeRegions is declared by both 'a' and 'b'" })
+})
+
+t.test('plugins - an action another capability serves on a live node is refused', async t => {
+  const a = cap({ name: 'a', capability: 'a', services: { ec2: { actions: { DescribeRegions: {} } } } })
+  t.throws(() => validateCapabilities([a], [nodeServing('b', ['ec2:DescribeRegions'])]), { message: "action ec2:DescribeRegions is declared by both 'b' and 'a'" })
+  t.doesNotThrow(() => validateCapabilities([a], [nodeServing('a', ['ec2:DescribeRegions'])]), 'the same capability on another node shares the work')
 })
 
 t.test('plugins - an action its model does not have is refused', async t => {

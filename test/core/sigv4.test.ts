@@ -8,7 +8,7 @@ import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2'
 import { SSMClient, GetParameterCommand } from '@aws-sdk/client-ssm'
 import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
-import { ChainCredentialsProvider, StaticCredentialsProvider, type Credentials } from '../../core/credentials.js'
+import { StaticCredentialsProvider, type Credentials } from '../../core/credentials.js'
 import { authErrorsFor, credentialScopeOf, verifySigV4 } from '../../core/sigv4.js'
 import { decodeAwsChunked } from '../../core/sigv4-streaming.js'
 
@@ -502,9 +502,3 @@ t.test('sigv4 - authErrorsFor falls back to the common query errors', async t =>
   t.equal(authErrorsFor('S3').missing().code, 'AccessDenied')
 })
 
-t.test('credentials - the chain asks each provider in turn, first hit wins', async t => {
-  const other = { ...ROOT, secretAccessKey: 'shadowed' }
-  const chain = new ChainCredentialsProvider([new StaticCredentialsProvider([]), provider, new StaticCredentialsProvider([other])])
-  t.equal((await chain.lookup(ROOT.accessKeyId))?.secretAccessKey, ROOT.secretAccessKey)
-  t.equal(await chain.lookup('AKIANOBODY'), undefined)
-})
