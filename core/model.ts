@@ -3,7 +3,7 @@
  * scripts/compact-models.ts). The protocol layer reads every wire detail from here, so an action
  * in the model parses and serializes without code of its own.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -105,17 +105,31 @@ export class ServiceModel {
   }
 
   /**
-   * A bare name ('ec2') loads Hive's own `models/ec2.json`; a path or file URL loads that file, as
-   * third-party plugins ship their own models. Each file is read once per process.
+   * A bare name (/^[a-z0-9-]+$/, e.g. 'ec2') loads Hive's own `models/ec2.json`; a bare name not in
+   * `available()` is refused with no further look at the disk, so untrusted service names may be
+   * passed once they are known to be bare. Anything else is a path or file URL, loaded as is: a
+   * third-party plugin ships its own model. Each file is read once per process.
    */
   static load (nameOrPath: string): ServiceModel {
-    const file = /^[a-z0-9-]+$/.test(nameOrPath) ? join(modelsDir(nameOrPath), `${nameOrPath}.json`) : toPath(nameOrPath)
+    let file: string
+    if (BARE_NAME.test(nameOrPath)) {
+      const { dir, names } = shipped()
+      if (!names.has(nameOrPath)) throw new Error(`no model named '${nameOrPath}' in ${dir}; the models are: ${[...names].join(', ')}`)
+      file = join(dir, `${nameOrPath}.json`)
+    } else {
+      file = toPath(nameOrPath)
+    }
     let model = loaded.get(file)
     if (model === undefined) {
       model = new ServiceModel(JSON.parse(readFileSync(file, 'utf8')) as ModelJson)
       loaded.set(file, model)
     }
     return model
+  }
+
+  /** The names of the models shipped in `models/`, sorted; the directory is read once per process. */
+  static available (): string[] {
+    return [...shipped().names]
   }
 
   /** undefined for names the model lacks, including inherited property names like 'constructor'. */
@@ -159,14 +173,29 @@ function toPath (pathOrUrl: string): string {
   return pathOrUrl.startsWith('file:') ? fileURLToPath(pathOrUrl) : resolve(pathOrUrl)
 }
 
-/** Walks up from this file, so it finds `models/` whether run from source or from `dist/core/`. */
-function modelsDir (name: string): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (;;) {
+const BARE_NAME = /^[a-z0-9-]+$/
+
+let shippedModels: { dir: string, names: ReadonlySet<string> } | undefined
+
+/**
+ * Hive's `models/` directory and the models in it (`VERSION.json` aside), read once. Found by
+ * walking up from this file to the first `models/VERSION.json`, so it is found whether run from
+ * source or from `dist/core/`.
+ */
+function shipped (): { dir: string, names: ReadonlySet<string> } {
+  if (shippedModels === undefined) {
+    const dir = modelsDir()
+    const names = readdirSync(dir).filter(f => f.endsWith('.json')).map(f => f.slice(0, -'.json'.length)).filter(n => BARE_NAME.test(n))
+    shippedModels = { dir, names: new Set(names.sort()) }
+  }
+  return shippedModels
+}
+
+function modelsDir (): string {
+  const here = fileURLToPath(import.meta.url)
+  for (let dir = dirname(here); ; dir = dirname(dir)) {
     const candidate = join(dir, 'models')
-    if (existsSync(join(candidate, `${name}.json`))) return candidate
-    const parent = dirname(dir)
-    if (parent === dir) throw new Error(`no model named '${name}' in any models/ directory above ${fileURLToPath(import.meta.url)}`)
-    dir = parent
+    if (existsSync(join(candidate, 'VERSION.json'))) return candidate
+    if (dirname(dir) === dir) throw new Error(`no models/ directory with a VERSION.json above ${here}`)
   }
 }

@@ -17,12 +17,12 @@
 import { CoreErrors } from '../errors.js'
 import type { ServiceModel, ShapeRef } from '../model.js'
 import type { Protocol } from './index.js'
-import { actionOf, queryParams, QueryReader, type QueryDialect } from './query-input.js'
-import { validate, type PathSegment, type Violation } from './validate.js'
-import { escapeXml, XmlWriter } from './xml-writer.js'
+import { parseQuery, type QueryDialect } from './query-input.js'
+import { responseHeaders } from './query.js'
+import { lcfirst, type PathSegment, type Violation } from './validate.js'
+import { escapeXml, XML_DECLARATION, XmlWriter } from './xml-writer.js'
 
 const ucfirst = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
-const lcfirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1)
 
 const dialect: QueryDialect = {
   wireName: (_model, name: string, ref: ShapeRef) => ref.queryName ?? (ref.locationName === undefined ? name : ucfirst(ref.locationName)),
@@ -47,22 +47,12 @@ function namespaceOf (model: ServiceModel): string {
   return ns.endsWith('/') ? ns : ns + '/'
 }
 
-const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
-/** The SDKs take $metadata.requestId from this header; the body's request id is for older clients. */
-function headersOf (requestId: string): Record<string, string> {
-  return { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId }
-}
+/** EC2 names the charset; IAM and STS do not. */
+const CONTENT_TYPE = 'text/xml;charset=UTF-8'
 
 export const ec2: Protocol = {
   parse (model, req) {
-    const params = queryParams(req)
-    const operation = actionOf(model, params)
-    const input = QueryReader.for(model, dialect).readInput(operation, params)
-    if (operation.input !== undefined) {
-      const violations = validate(model, operation.input.shape, input, 'ranges')
-      if (violations.length > 0) throw violationError(model, violations[0])
-    }
-    return { operation, input }
+    return parseQuery(model, req, dialect, 'ranges', violations => violationError(model, violations[0]))
   },
 
   serialize (model, operation, output, ctx) {
@@ -72,12 +62,12 @@ export const ec2: Protocol = {
     xml += operation.output === undefined
       ? '<return>true</return>'
       : XmlWriter.for(model).members(model.shape(operation.output.shape), output ?? {})
-    return { statusCode: 200, headers: headersOf(ctx.requestId), body: `${xml}</${root}>` }
+    return { statusCode: 200, headers: responseHeaders(ctx.requestId, CONTENT_TYPE), body: `${xml}</${root}>` }
   },
 
   serializeError (_model, err, ctx) {
     const body = `${XML_DECLARATION}<Response><Errors><Error><Code>${escapeXml(err.code)}</Code><Message>${escapeXml(err.message)}</Message>` +
       `</Error></Errors><RequestID>${escapeXml(ctx.requestId)}</RequestID></Response>`
-    return { statusCode: err.statusCode, headers: headersOf(ctx.requestId), body }
+    return { statusCode: err.statusCode, headers: responseHeaders(ctx.requestId, CONTENT_TYPE), body }
   }
 }

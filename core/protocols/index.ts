@@ -49,5 +49,3 @@ export function protocolFor (model: ServiceModel): Protocol {
   if (p === undefined) throw new Error(`${model.metadata.serviceId}: unsupported protocol '${String(model.metadata.protocol)}'`)
   return p
 }
-
-export { pathStyle } from './rest-xml.js'

@@ -6,9 +6,10 @@
  */
 import type { ServiceModel, Shape, ShapeRef } from '../model.js'
 import { MAX_DEPTH, setEntry } from './guards.js'
+import { memoize } from './memoize.js'
 import { ProtocolErrors } from './errors.js'
 import { INVALID, parseScalar, timestampFormatOf, toBuffer } from './scalars.js'
-import { epochSeconds, formatTimestamp, toDate } from './timestamps.js'
+import { dateAt, epochSeconds, formatTimestamp, toDate } from './timestamps.js'
 
 interface MemberPlan { name: string, key: string, ref: ShapeRef, shape: Shape }
 
@@ -22,36 +23,21 @@ function wrongType (value: unknown, expected: string): never {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-const jsonCodecs = new WeakMap<ServiceModel, JsonCodec>()
-
 export class JsonCodec {
-  private readonly plans = new WeakMap<Shape, Map<string, MemberPlan>>()
+  /** One per model: its plans are computed once per shape. */
+  static readonly for = memoize((model: ServiceModel) => new JsonCodec(model))
 
   private constructor (private readonly model: ServiceModel) {}
 
-  /** One per model: its plans are computed once per shape. */
-  static for (model: ServiceModel): JsonCodec {
-    let it = jsonCodecs.get(model)
-    if (it === undefined) {
-      it = new JsonCodec(model)
-      jsonCodecs.set(model, it)
-    }
-    return it
-  }
-
   /** JSON key → member, for reading; iteration order is the model's, for writing. */
-  private plan (shape: Shape): Map<string, MemberPlan> {
-    let plan = this.plans.get(shape)
-    if (plan === undefined) {
-      plan = new Map()
-      for (const [name, ref] of Object.entries(shape.members ?? {})) {
-        const key = ref.locationName ?? name
-        plan.set(key, { name, key, ref, shape: this.model.shape(ref.shape) })
-      }
-      this.plans.set(shape, plan)
+  private readonly plan = memoize((shape: Shape): Map<string, MemberPlan> => {
+    const plan = new Map<string, MemberPlan>()
+    for (const [name, ref] of Object.entries(shape.members ?? {})) {
+      const key = ref.locationName ?? name
+      plan.set(key, { name, key, ref, shape: this.model.shape(ref.shape) })
     }
     return plan
-  }
+  })
 
   /** Parses a body; an empty one is an empty object, as SDKs send `{}` but other clients send nothing. */
   parseDocument (body: Buffer): Record<string, unknown> {
@@ -116,7 +102,7 @@ export class JsonCodec {
         if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return Number(v)
         return wrongType(v, 'Double')
       case 'timestamp': {
-        if (typeof v === 'number') return new Date(v * 1000)
+        if (typeof v === 'number') return dateAt(v * 1000) ?? wrongType(v, 'Date')
         const d = typeof v === 'string' ? parseScalar(shape, v, timestampFormatOf(ref, shape, 'unixTimestamp')) : INVALID
         return d === INVALID ? wrongType(v, 'Date') : d
       }

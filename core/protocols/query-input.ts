@@ -4,16 +4,20 @@
  *   Filter.1.Name=instance-type&Filter.1.Value.1=t3.micro        (ec2: every list is `Name.N`)
  *   Tags.member.1.Key=k&Attributes.entry.1.key=a                  (query: `.member.N`, `.entry.N`)
  *
- * are folded into a tree by their dots and read against the input shape. Each structure's wire
- * names are worked out once per shape and dialect.
+ * are folded into a tree by their dots and read against the input shape, then checked against
+ * the model as the service checks (parseQuery). Each structure's wire names are worked out once
+ * per shape and dialect.
  */
 import { CoreErrors } from '../errors.js'
 import type { HttpRequest } from '../http.js'
 import type { Operation, ServiceModel, Shape, ShapeRef } from '../model.js'
 import { MAX_DEPTH, setEntry } from './guards.js'
 import { ProtocolErrors } from './errors.js'
+import type { ParsedRequest } from './index.js'
+import { memoize } from './memoize.js'
 import { formPairs } from './querystring.js'
 import { INVALID, parseScalar, timestampFormatOf } from './scalars.js'
+import { validate, type Checks, type Violation } from './validate.js'
 
 export interface ParamNode {
   value?: string
@@ -64,12 +68,12 @@ function paramTree (pairs: Array<[string, string]>): Map<string, ParamNode> {
 }
 
 /** A GET carries its parameters in the query string, a POST in its form body; both are read. */
-export function queryParams (req: HttpRequest): Map<string, ParamNode> {
+function queryParams (req: HttpRequest): Map<string, ParamNode> {
   const pairs = formPairs(req.query)
   return paramTree(req.body.length === 0 ? pairs : pairs.concat(formPairs(req.body.toString('utf8'))))
 }
 
-export function actionOf (model: ServiceModel, params: Map<string, ParamNode>): Operation {
+function actionOf (model: ServiceModel, params: Map<string, ParamNode>): Operation {
   const action = params.get('Action')?.value
   if (action === undefined) throw ProtocolErrors.missingAction()
   const operation = model.operation(action)
@@ -77,39 +81,23 @@ export function actionOf (model: ServiceModel, params: Map<string, ParamNode>): 
   return operation
 }
 
-const readers = new WeakMap<QueryDialect, WeakMap<ServiceModel, QueryReader>>()
-
-export class QueryReader {
-  private readonly plans = new WeakMap<Shape, Map<string, MemberPlan>>()
+class QueryReader {
+  private static readonly byDialect = memoize((dialect: QueryDialect) => memoize((model: ServiceModel) => new QueryReader(model, dialect)))
 
   private constructor (private readonly model: ServiceModel, private readonly dialect: QueryDialect) {}
 
   /** One per model and dialect: wire names are worked out once per shape. */
   static for (model: ServiceModel, dialect: QueryDialect): QueryReader {
-    let byModel = readers.get(dialect)
-    if (byModel === undefined) {
-      byModel = new WeakMap()
-      readers.set(dialect, byModel)
-    }
-    let it = byModel.get(model)
-    if (it === undefined) {
-      it = new QueryReader(model, dialect)
-      byModel.set(model, it)
-    }
-    return it
+    return QueryReader.byDialect(dialect)(model)
   }
 
-  private plan (shape: Shape): Map<string, MemberPlan> {
-    let plan = this.plans.get(shape)
-    if (plan === undefined) {
-      plan = new Map()
-      for (const [name, ref] of Object.entries(shape.members ?? {})) {
-        plan.set(this.dialect.wireName(this.model, name, ref), { name, ref, shape: this.model.shape(ref.shape) })
-      }
-      this.plans.set(shape, plan)
+  private readonly plan = memoize((shape: Shape): Map<string, MemberPlan> => {
+    const plan = new Map<string, MemberPlan>()
+    for (const [name, ref] of Object.entries(shape.members ?? {})) {
+      plan.set(this.dialect.wireName(this.model, name, ref), { name, ref, shape: this.model.shape(ref.shape) })
     }
     return plan
-  }
+  })
 
   readInput (operation: Operation, params: Map<string, ParamNode>): Record<string, unknown> {
     const shape = operation.input === undefined ? NO_INPUT : this.model.shape(operation.input.shape)
@@ -212,6 +200,21 @@ function rejectValue (node: ParamNode, name: string): void {
 function only (node: ParamNode, part: string, name: string): ParamNode {
   for (const key of node.children?.keys() ?? []) if (key !== part) throw CoreErrors.unknownParameter(`${name}.${key}`)
   return node.children?.get(part) ?? {}
+}
+
+/**
+ * A query-style request's action and input, checked for the `checks` its service runs; `refuse`
+ * words the error for what they found, as each service words it.
+ */
+export function parseQuery (model: ServiceModel, req: HttpRequest, dialect: QueryDialect, checks: Checks, refuse: (violations: Violation[]) => Error): ParsedRequest {
+  const params = queryParams(req)
+  const operation = actionOf(model, params)
+  const input = QueryReader.for(model, dialect).readInput(operation, params)
+  if (operation.input !== undefined) {
+    const violations = validate(model, operation.input.shape, input, checks)
+    if (violations.length > 0) throw refuse(violations)
+  }
+  return { operation, input }
 }
 
 const INDEX = /^[1-9]\d{0,8}$/

@@ -15,9 +15,9 @@
 import type { ServiceModel, ShapeRef } from '../model.js'
 import { ProtocolErrors } from './errors.js'
 import type { Protocol } from './index.js'
-import { actionOf, queryParams, QueryReader, type QueryDialect } from './query-input.js'
-import { coralMessage, validate } from './validate.js'
-import { escapeXml, XmlWriter } from './xml-writer.js'
+import { parseQuery, type QueryDialect } from './query-input.js'
+import { coralMessage } from './validate.js'
+import { escapeXml, XML_DECLARATION, XmlWriter } from './xml-writer.js'
 
 const dialect: QueryDialect = {
   // A flattened list whose member is named goes by that name: botocore's SQS `AttributeName.N`.
@@ -31,22 +31,17 @@ const dialect: QueryDialect = {
   flattensAllLists: false
 }
 
-const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
-/** The SDKs take $metadata.requestId from this header; the body's request id is for older clients. */
-function headersOf (requestId: string): Record<string, string> {
-  return { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }
+/**
+ * The headers of a query or ec2 response. The SDKs take $metadata.requestId from the header; the
+ * body's request id is for older clients.
+ */
+export function responseHeaders (requestId: string, contentType = 'text/xml'): Record<string, string> {
+  return { 'content-type': contentType, 'x-amzn-requestid': requestId }
 }
 
 export const query: Protocol = {
   parse (model, req) {
-    const params = queryParams(req)
-    const operation = actionOf(model, params)
-    const input = QueryReader.for(model, dialect).readInput(operation, params)
-    if (operation.input !== undefined) {
-      const violations = validate(model, operation.input.shape, input, 'all')
-      if (violations.length > 0) throw ProtocolErrors.validationError(coralMessage(violations))
-    }
-    return { operation, input }
+    return parseQuery(model, req, dialect, 'all', violations => ProtocolErrors.validationError(coralMessage(violations)))
   },
 
   serialize (model, operation, output, ctx) {
@@ -58,13 +53,13 @@ export const query: Protocol = {
       xml += wrapper === undefined ? members : `<${wrapper}>${members}</${wrapper}>`
     }
     xml += `<ResponseMetadata><RequestId>${escapeXml(ctx.requestId)}</RequestId></ResponseMetadata></${root}>`
-    return { statusCode: 200, headers: headersOf(ctx.requestId), body: xml }
+    return { statusCode: 200, headers: responseHeaders(ctx.requestId), body: xml }
   },
 
   serializeError (model, err, ctx) {
     const body = `${XML_DECLARATION}<ErrorResponse xmlns="${escapeXml(model.metadata.xmlNamespace ?? '')}"><Error><Type>${err.fault}</Type>` +
       `<Code>${escapeXml(err.code)}</Code><Message>${escapeXml(err.message)}</Message></Error>` +
       `<RequestId>${escapeXml(ctx.requestId)}</RequestId></ErrorResponse>`
-    return { statusCode: err.statusCode, headers: headersOf(ctx.requestId), body }
+    return { statusCode: err.statusCode, headers: responseHeaders(ctx.requestId), body }
   }
 }

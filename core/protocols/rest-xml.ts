@@ -21,9 +21,7 @@ import { bindingsOf, readBound, route, writeBound, type Bindings } from './rest.
 import { toBuffer } from './scalars.js'
 import { validate, type Violation } from './validate.js'
 import { XmlReader } from './xml-reader.js'
-import { escapeXml, XmlWriter, xmlnsAttribute } from './xml-writer.js'
-
-const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+import { escapeXml, XML_DECLARATION, XmlWriter, xmlnsAttribute } from './xml-writer.js'
 
 /**
  * A virtual-hosted-style request (`bucket.s3.example.com/key`) as the path-style request the

@@ -12,6 +12,7 @@
 import type { HttpRequest } from '../http.js'
 import type { Operation, ServiceModel, Shape, ShapeRef } from '../model.js'
 import { setEntry } from './guards.js'
+import { memoize } from './memoize.js'
 import { INVALID, formatScalar, parseScalar, timestampFormatOf } from './scalars.js'
 
 type Segment = { literal: string } | { label: string, greedy: boolean }
@@ -49,37 +50,35 @@ export interface Bindings {
   queryKeys: ReadonlySet<string>
 }
 
-const routers = new WeakMap<ServiceModel, Map<string, Route[]>>()
-const bindingCache = new WeakMap<Shape, Bindings>()
-
-export function bindingsOf (model: ServiceModel, shape: Shape): Bindings {
-  let b = bindingCache.get(shape)
-  if (b === undefined) {
-    const bodyNames = new Set<string>()
-    const queryKeys = new Set<string>()
-    b = { uri: [], query: [], headers: [], prefixHeaders: [], body: [], bodyNames, queryKeys }
-    for (const [name, ref] of Object.entries(shape.members ?? {})) {
-      const m = { name, ref, shape: model.shape(ref.shape) }
-      switch (ref.location) {
-        case 'uri': b.uri.push(m); break
-        case 'querystring':
-          b.query.push(m)
-          if (m.shape.type !== 'map') queryKeys.add(ref.locationName ?? name)
-          break
-        case 'header': b.headers.push(m); break
-        case 'headers': b.prefixHeaders.push(m); break
-        case 'statusCode': b.statusCode = m; break
-        default:
-          if (name === shape.payload) b.payload = m
-          else if (shape.payload === undefined) {
-            b.body.push(m)
-            bodyNames.add(name)
-          }
-      }
+/** Per model, then per shape: each structure's bindings are worked out once. */
+const bindings = memoize((model: ServiceModel) => memoize((shape: Shape): Bindings => {
+  const bodyNames = new Set<string>()
+  const queryKeys = new Set<string>()
+  const b: Bindings = { uri: [], query: [], headers: [], prefixHeaders: [], body: [], bodyNames, queryKeys }
+  for (const [name, ref] of Object.entries(shape.members ?? {})) {
+    const m = { name, ref, shape: model.shape(ref.shape) }
+    switch (ref.location) {
+      case 'uri': b.uri.push(m); break
+      case 'querystring':
+        b.query.push(m)
+        if (m.shape.type !== 'map') queryKeys.add(ref.locationName ?? name)
+        break
+      case 'header': b.headers.push(m); break
+      case 'headers': b.prefixHeaders.push(m); break
+      case 'statusCode': b.statusCode = m; break
+      default:
+        if (name === shape.payload) b.payload = m
+        else if (shape.payload === undefined) {
+          b.body.push(m)
+          bodyNames.add(name)
+        }
     }
-    bindingCache.set(shape, b)
   }
   return b
+}))
+
+export function bindingsOf (model: ServiceModel, shape: Shape): Bindings {
+  return bindings(model)(shape)
 }
 
 function compileRoute (model: ServiceModel, operation: Operation): Route {
@@ -100,20 +99,17 @@ function compileRoute (model: ServiceModel, operation: Operation): Route {
   }
 }
 
-function routesOf (model: ServiceModel): Map<string, Route[]> {
-  let routes = routers.get(model)
-  if (routes === undefined) {
-    routes = new Map()
-    for (const name of model.operationNames()) {
-      const op = model.operation(name) as Operation
-      const list = routes.get(op.http.method) ?? []
-      list.push(compileRoute(model, op))
-      routes.set(op.http.method, list)
-    }
-    routers.set(model, routes)
+/** A model's routes by method, compiled once. */
+const routesOf = memoize((model: ServiceModel): Map<string, Route[]> => {
+  const routes = new Map<string, Route[]>()
+  for (const name of model.operationNames()) {
+    const op = model.operation(name) as Operation
+    const list = routes.get(op.http.method) ?? []
+    list.push(compileRoute(model, op))
+    routes.set(op.http.method, list)
   }
   return routes
-}
+})
 
 function decodeSegment (s: string): string | undefined {
   if (!s.includes('%')) return s

@@ -23,7 +23,16 @@ export function parseTimestamp (raw: string, format: TimestampFormat): Date | un
     const zone = m[4] === undefined || m[4] === 'z' ? 'Z' : m[4].length === 5 ? `${m[4].slice(0, 3)}:${m[4].slice(3)}` : m[4]
     ms = Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}${(m[3] ?? '').slice(0, 4)}${zone}`)
   }
-  return Number.isFinite(ms) ? new Date(ms) : undefined
+  return dateAt(ms)
+}
+
+/**
+ * The Date `ms` after the epoch, or undefined beyond the ±8.64e15 ms a Date holds: `new Date(1e23)`
+ * is an Invalid Date, which nothing downstream can encode.
+ */
+export function dateAt (ms: number): Date | undefined {
+  const d = new Date(ms)
+  return Number.isFinite(d.getTime()) ? d : undefined
 }
 
 export function epochSeconds (d: Date): number {

@@ -8,6 +8,7 @@
  *  - 'all':      plus string/list/map/blob lengths, patterns and enums (Coral services: IAM, STS, SSM, EBS)
  */
 import type { ServiceModel, Shape, ShapeRef } from '../model.js'
+import { memoize } from './memoize.js'
 
 export type Checks = 'required' | 'ranges' | 'all'
 
@@ -90,27 +91,20 @@ function pathOf (node: PathNode | undefined): PathSegment[] {
   return out
 }
 
-const validators = new WeakMap<ServiceModel, Map<Checks, Validator>>()
-
 /** Per model and constraint set, plans are compiled once per shape; checking walks the value only where a plan says it can fail. */
 class Validator {
-  private readonly plans = new WeakMap<Shape, Plan | null>()
-  private readonly relevance = new WeakMap<Shape, boolean>()
+  private static readonly byModel = memoize((model: ServiceModel): Record<Checks, Validator> => ({
+    required: new Validator(model, 'required'),
+    ranges: new Validator(model, 'ranges'),
+    all: new Validator(model, 'all')
+  }))
 
-  constructor (private readonly model: ServiceModel, private readonly checks: Checks) {}
+  private readonly plans = new WeakMap<Shape, Plan | null>()
+
+  private constructor (private readonly model: ServiceModel, private readonly checks: Checks) {}
 
   static for (model: ServiceModel, checks: Checks): Validator {
-    let byChecks = validators.get(model)
-    if (byChecks === undefined) {
-      byChecks = new Map()
-      validators.set(model, byChecks)
-    }
-    let v = byChecks.get(checks)
-    if (v === undefined) {
-      v = new Validator(model, checks)
-      byChecks.set(checks, v)
-    }
-    return v
+    return Validator.byModel(model)[checks]
   }
 
   private children (shape: Shape): Shape[] {
@@ -119,21 +113,17 @@ class Validator {
   }
 
   /** Whether anything reachable from `shape` can fail; recursive shapes are walked to their closure. */
-  private relevant (shape: Shape): boolean {
-    let r = this.relevance.get(shape)
-    if (r === undefined) {
-      r = false
-      const seen = new Set<Shape>([shape])
-      const todo = [shape]
-      while (!r && todo.length > 0) {
-        const s = todo.pop() as Shape
-        r = hasOwnConstraints(s, this.checks) || (s.type === 'structure' && (s.required?.length ?? 0) > 0)
-        for (const c of this.children(s)) if (!seen.has(c)) { seen.add(c); todo.push(c) }
-      }
-      this.relevance.set(shape, r)
+  private readonly relevant = memoize((shape: Shape): boolean => {
+    let r = false
+    const seen = new Set<Shape>([shape])
+    const todo = [shape]
+    while (!r && todo.length > 0) {
+      const s = todo.pop() as Shape
+      r = hasOwnConstraints(s, this.checks) || (s.type === 'structure' && (s.required?.length ?? 0) > 0)
+      for (const c of this.children(s)) if (!seen.has(c)) { seen.add(c); todo.push(c) }
     }
     return r
-  }
+  })
 
   plan (shape: Shape): Plan | undefined {
     const cached = this.plans.get(shape)
@@ -209,7 +199,8 @@ export function validate (model: ServiceModel, shapeName: string, value: Record<
   return out
 }
 
-const lcfirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1)
+/** Coral and EC2 both name members lower-camel in their messages. */
+export const lcfirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1)
 
 /** Coral names members lower-camel and list items `<list>.<n>.member`, counting from 1. */
 function coralPath (path: PathSegment[]): string {

@@ -7,6 +7,7 @@
 import { XMLParser } from 'fast-xml-parser'
 import type { ServiceModel, Shape, ShapeRef } from '../model.js'
 import { MAX_DEPTH, setEntry } from './guards.js'
+import { memoize } from './memoize.js'
 import { ProtocolErrors } from './errors.js'
 import { INVALID, parseScalar, timestampFormatOf } from './scalars.js'
 
@@ -38,20 +39,10 @@ function childrenOf (node: XmlNode, name: string): XmlNode[] {
   return Array.isArray(c) ? c : []
 }
 
-const xmlReaders = new WeakMap<ServiceModel, XmlReader>()
-
 export class XmlReader {
-  private constructor (private readonly model: ServiceModel) {}
+  static readonly for = memoize((model: ServiceModel) => new XmlReader(model))
 
-  /** One per model: its plans are computed once per shape. */
-  static for (model: ServiceModel): XmlReader {
-    let it = xmlReaders.get(model)
-    if (it === undefined) {
-      it = new XmlReader(model)
-      xmlReaders.set(model, it)
-    }
-    return it
-  }
+  private constructor (private readonly model: ServiceModel) {}
 
   /** The value of a body whose root element must be `rootName`. */
   readDocument (body: Buffer, rootName: string, ref: ShapeRef, shape: Shape): unknown {

@@ -12,7 +12,11 @@
  *   - timestamps are ISO 8601 unless the model says otherwise, blobs base64
  */
 import type { ServiceModel, Shape, ShapeRef, XmlNamespace } from '../model.js'
+import { memoize } from './memoize.js'
 import { formatScalar, timestampFormatOf } from './scalars.js'
+
+/** What every XML response body starts with. */
+export const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 const XML_SPECIAL = /[&<>"'\r\n\u0000-\u0008\u000b\u000c\u000e-\u001f]/
 const XML_SPECIAL_ALL = /[&<>"'\r\n\u0000-\u0008\u000b\u000c\u000e-\u001f]/g
@@ -49,40 +53,24 @@ interface MemberPlan {
 
 interface StructurePlan { members: MemberPlan[], hasAttributes: boolean }
 
-const xmlWriters = new WeakMap<ServiceModel, XmlWriter>()
-
 export class XmlWriter {
-  private readonly plans = new WeakMap<Shape, StructurePlan>()
+  /** One per model: its plans are computed once per shape. */
+  static readonly for = memoize((model: ServiceModel) => new XmlWriter(model))
 
   private constructor (private readonly model: ServiceModel) {}
 
-  /** One per model: its plans are computed once per shape. */
-  static for (model: ServiceModel): XmlWriter {
-    let it = xmlWriters.get(model)
-    if (it === undefined) {
-      it = new XmlWriter(model)
-      xmlWriters.set(model, it)
-    }
-    return it
-  }
-
-  private plan (shape: Shape): StructurePlan {
-    let plan = this.plans.get(shape)
-    if (plan === undefined) {
-      const members = Object.entries(shape.members ?? {}).map(([name, ref]): MemberPlan => {
-        const target = this.model.shape(ref.shape)
-        const flattened = ref.flattened === true || target.flattened === true
-        const element = flattened && target.type === 'list' && target.member?.locationName !== undefined
-          ? target.member.locationName
-          : ref.locationName ?? name
-        const xmlns = xmlnsAttribute(ref.xmlNamespace ?? target.xmlNamespace)
-        return { name, element, ref, shape: target, flattened, attribute: ref.xmlAttribute === true, xmlns }
-      })
-      plan = { members, hasAttributes: members.some(m => m.attribute) }
-      this.plans.set(shape, plan)
-    }
-    return plan
-  }
+  private readonly plan = memoize((shape: Shape): StructurePlan => {
+    const members = Object.entries(shape.members ?? {}).map(([name, ref]): MemberPlan => {
+      const target = this.model.shape(ref.shape)
+      const flattened = ref.flattened === true || target.flattened === true
+      const element = flattened && target.type === 'list' && target.member?.locationName !== undefined
+        ? target.member.locationName
+        : ref.locationName ?? name
+      const xmlns = xmlnsAttribute(ref.xmlNamespace ?? target.xmlNamespace)
+      return { name, element, ref, shape: target, flattened, attribute: ref.xmlAttribute === true, xmlns }
+    })
+    return { members, hasAttributes: members.some(m => m.attribute) }
+  })
 
   /** The child elements of a structure, without its own element. Members not in `only` are skipped when given. */
   members (shape: Shape, value: Record<string, unknown>, only?: ReadonlySet<string>): string {

@@ -1,5 +1,4 @@
 import t from 'tap'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 import {
   DescribeAccountAttributesCommand, DescribeInstanceTypesCommand, EC2Client, RunInstancesCommand, DeleteKeyPairCommand
 } from '@aws-sdk/client-ec2'
@@ -7,7 +6,7 @@ import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
 import { ServiceModel } from '../../core/model.js'
 import { protocolFor } from '../../core/protocols/index.js'
-import { loopback, sdkConfig, type Exchange } from './protocols-sdk.js'
+import { loopback, oneOperationModel, parseError, sdkConfig, type Exchange } from './protocols-sdk.js'
 
 const model = ServiceModel.load('ec2')
 const ec2 = protocolFor(model)
@@ -20,16 +19,6 @@ function form (body: string, method = 'POST'): HttpRequest {
   return method === 'GET'
     ? { method, path: '/', query: body, headers: {}, body: Buffer.alloc(0) }
     : { method, path: '/', query: '', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(body) }
-}
-
-function parseError (req: HttpRequest): AwsError {
-  try {
-    ec2.parse(model, req)
-  } catch (e) {
-    if (e instanceof AwsError) return e
-    throw e
-  }
-  throw new Error('parse accepted the request')
 }
 
 t.test('ec2 - AttributeName.N list parses into AttributeNames', async t => {
@@ -168,38 +157,47 @@ t.test('ec2 - list items are ordered by index and may have gaps', async t => {
 })
 
 t.test('ec2 - unknown parameter → UnknownParameter', async t => {
-  const e = parseError(form('Action=DescribeInstances&ImageType=machine'))
+  const e = parseError(model, form('Action=DescribeInstances&ImageType=machine'))
   t.same([e.code, e.statusCode, e.message], ['UnknownParameter', 400, 'The parameter ImageType is not recognized'])
-  t.equal(parseError(form('Action=RunInstances&MinCount=1&MaxCount=1&BlockDeviceMapping.1.Ebs.Throughput2=1')).message,
+  t.equal(parseError(model, form('Action=RunInstances&MinCount=1&MaxCount=1&BlockDeviceMapping.1.Ebs.Throughput2=1')).message,
     'The parameter BlockDeviceMapping.1.Ebs.Throughput2 is not recognized')
-  t.equal(parseError(form('Action=DescribeInstances&InstanceId.first=i-1')).code, 'UnknownParameter')
+  t.equal(parseError(model, form('Action=DescribeInstances&InstanceId.first=i-1')).code, 'UnknownParameter')
 })
 
 t.test('ec2 - missing required member → MissingParameter named as on the wire', async t => {
-  const e = parseError(form('Action=RunInstances&MinCount=1'))
+  const e = parseError(model, form('Action=RunInstances&MinCount=1'))
   t.same([e.code, e.statusCode, e.message], ['MissingParameter', 400, 'The request must contain the parameter MaxCount'])
-  t.equal(parseError(form('Action=CreateSecurityGroup&GroupName=g')).message, 'The request must contain the parameter GroupDescription')
+  t.equal(parseError(model, form('Action=CreateSecurityGroup&GroupName=g')).message, 'The request must contain the parameter GroupDescription')
 })
 
 t.test('ec2 - non-integer or non-boolean value → InvalidParameterValue', async t => {
-  const e = parseError(form('Action=RunInstances&MinCount=one&MaxCount=1'))
+  const e = parseError(model, form('Action=RunInstances&MinCount=one&MaxCount=1'))
   t.same([e.code, e.statusCode], ['InvalidParameterValue', 400])
   t.match(e.message, /MinCount/)
-  t.equal(parseError(form('Action=DescribeRegions&AllRegions=yes')).code, 'InvalidParameterValue')
-  t.equal(parseError(form('Action=RunInstances&MinCount=1.5&MaxCount=1')).code, 'InvalidParameterValue')
-  t.equal(parseError(form('Action=RunInstances&MinCount=99999999999&MaxCount=1')).code, 'InvalidParameterValue')
+  t.equal(parseError(model, form('Action=DescribeRegions&AllRegions=yes')).code, 'InvalidParameterValue')
+  t.equal(parseError(model, form('Action=RunInstances&MinCount=1.5&MaxCount=1')).code, 'InvalidParameterValue')
+  t.equal(parseError(model, form('Action=RunInstances&MinCount=99999999999&MaxCount=1')).code, 'InvalidParameterValue')
+})
+
+t.test('ec2 - a timestamp beyond what a Date holds → InvalidParameterValue, not an Invalid Date', async t => {
+  t.equal(parseError(model, form('Action=DescribeFleetHistory&FleetId=f&StartTime=%2B275760-09-14T00:00:00Z')).code, 'InvalidParameterValue')
+  const epoch = oneOperationModel('ec2', { When: { shape: 'Epoch' } })
+  t.same(ec2.parse(epoch, form('Action=Op&When=8640000000000')).input, { When: new Date(8.64e15) })
+  for (const when of ['8640000000000.5', '100000000000000000000']) {
+    t.equal(parseError(epoch, form(`Action=Op&When=${when}`)).code, 'InvalidParameterValue', when)
+  }
 })
 
 t.test('ec2 - MaxResults outside the model range → InvalidParameterValue worded as EC2 words it', async t => {
-  const e = parseError(form('Action=DescribeInstanceTypes&MaxResults=1'))
+  const e = parseError(model, form('Action=DescribeInstanceTypes&MaxResults=1'))
   t.same([e.code, e.message], ['InvalidParameterValue', 'Value ( 1 ) for parameter maxResults is invalid. Expecting a value greater than 5.'])
 })
 
 t.test('ec2 - unknown, missing and malformed actions', async t => {
-  t.same([parseError(form('Action=LaunchRocket')).code, parseError(form('Action=LaunchRocket')).statusCode], ['InvalidAction', 400])
-  t.equal(parseError(form('Action=constructor')).code, 'InvalidAction')
-  t.equal(parseError(form('Version=2016-11-15')).code, 'MissingAction')
-  const e = parseError(form('Action=DescribeRegions&RegionName.1=%E0%A4%A'))
+  t.same([parseError(model, form('Action=LaunchRocket')).code, parseError(model, form('Action=LaunchRocket')).statusCode], ['InvalidAction', 400])
+  t.equal(parseError(model, form('Action=constructor')).code, 'InvalidAction')
+  t.equal(parseError(model, form('Version=2016-11-15')).code, 'MissingAction')
+  const e = parseError(model, form('Action=DescribeRegions&RegionName.1=%E0%A4%A'))
   t.same([e.code, e.statusCode], ['MalformedQueryString', 404])
 })
 
@@ -210,12 +208,4 @@ t.test('ec2 - model names are what plugins document: inputMembers and hasMember'
   t.same(model.inputMembers('NoSuchAction'), [])
   t.equal(model.operation('hasOwnProperty'), undefined)
   t.equal(model.metadata.protocol, 'ec2')
-})
-
-t.test('model - a bare name, a path and a file URL load the same file once', async t => {
-  const file = fileURLToPath(new URL('../../models/ec2.json', import.meta.url))
-  t.equal(ServiceModel.load(file), model)
-  t.equal(ServiceModel.load(pathToFileURL(file).href), model)
-  t.throws(() => ServiceModel.load('no-such-service'), /no model named 'no-such-service'/)
-  t.throws(() => model.shape('NoSuchShape'), /EC2 model has no shape NoSuchShape/)
 })

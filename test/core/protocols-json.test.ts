@@ -4,7 +4,7 @@ import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
 import { ServiceModel } from '../../core/model.js'
 import { protocolFor } from '../../core/protocols/index.js'
-import { loopback, sdkConfig, type Exchange } from './protocols-sdk.js'
+import { loopback, parseError, sdkConfig, type Exchange } from './protocols-sdk.js'
 
 const model = ServiceModel.load('ssm')
 const json = protocolFor(model)
@@ -17,16 +17,6 @@ function post (target: string | undefined, body: string): HttpRequest {
   const headers: Record<string, string> = { 'content-type': 'application/x-amz-json-1.1' }
   if (target !== undefined) headers['x-amz-target'] = target
   return { method: 'POST', path: '/', query: '', headers, body: Buffer.from(body) }
-}
-
-function parseError (req: HttpRequest): AwsError {
-  try {
-    json.parse(model, req)
-  } catch (e) {
-    if (e instanceof AwsError) return e
-    throw e
-  }
-  throw new Error('parse accepted the request')
 }
 
 t.test('json - PutParameter from the SDK parses, and its output reaches the SDK', async t => {
@@ -82,41 +72,41 @@ t.test('json - constraint violations → one ValidationException in Coral words,
 })
 
 t.test('json - missing required member → ValidationException "Value null at"', async t => {
-  const e = parseError(post('AmazonSSM.GetParametersByPath', '{"Recursive":true,"ParameterFilters":[{"Values":["x"]}]}'))
+  const e = parseError(model, post('AmazonSSM.GetParametersByPath', '{"Recursive":true,"ParameterFilters":[{"Values":["x"]}]}'))
   t.same([e.code, e.statusCode], ['ValidationException', 400])
   t.equal(e.message, "2 validation errors detected: Value null at 'path' failed to satisfy constraint: Member must not be null; " +
     "Value null at 'parameterFilters.1.member.key' failed to satisfy constraint: Member must not be null")
 })
 
 t.test('json - range and pattern are checked against the whole value', async t => {
-  t.equal(parseError(post('AmazonSSM.GetParametersByPath', '{"Path":"/","MaxResults":50}')).message,
+  t.equal(parseError(model, post('AmazonSSM.GetParametersByPath', '{"Path":"/","MaxResults":50}')).message,
     "1 validation error detected: Value '50' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10")
-  t.match(parseError(post('AmazonSSM.GetParametersByPath', '{"Path":"/","ParameterFilters":[{"Key":"Names"}]}')).message,
+  t.match(parseError(model, post('AmazonSSM.GetParametersByPath', '{"Path":"/","ParameterFilters":[{"Key":"Names"}]}')).message,
     /Value 'Names' at 'parameterFilters\.1\.member\.key' failed to satisfy constraint: Member must satisfy regular expression pattern/)
 })
 
 t.test('json - sensitive values stay out of validation messages', async t => {
-  const e = parseError(post('AmazonSSM.UpdateMaintenanceWindow', `{"WindowId":"mw-0123456789abcdef0","Description":"${'secret'.repeat(30)}"}`))
+  const e = parseError(model, post('AmazonSSM.UpdateMaintenanceWindow', `{"WindowId":"mw-0123456789abcdef0","Description":"${'secret'.repeat(30)}"}`))
   t.equal(e.message, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 128")
 })
 
 t.test('json - wrong JSON types → SerializationException', async t => {
-  const e = parseError(post('AmazonSSM.PutParameter', '{"Name":5,"Value":"v"}'))
+  const e = parseError(model, post('AmazonSSM.PutParameter', '{"Name":5,"Value":"v"}'))
   t.same([e.code, e.statusCode, e.message], ['SerializationException', 400, 'NUMBER_VALUE cannot be converted to String'])
-  t.equal(parseError(post('AmazonSSM.PutParameter', '{"Name":"n","Value":"v","Overwrite":"yes"}')).message, 'STRING_VALUE cannot be converted to Boolean')
-  t.equal(parseError(post('AmazonSSM.PutParameter', '{"Name":"n","Value":"v","Tags":{}}')).message, 'Start of structure or map found where not expected.')
-  t.equal(parseError(post('AmazonSSM.GetParametersByPath', '{"Path":"/","MaxResults":2.5}')).code, 'SerializationException')
-  t.equal(parseError(post('AmazonSSM.PutParameter', '[1]')).message, 'Start of list found where not expected')
+  t.equal(parseError(model, post('AmazonSSM.PutParameter', '{"Name":"n","Value":"v","Overwrite":"yes"}')).message, 'STRING_VALUE cannot be converted to Boolean')
+  t.equal(parseError(model, post('AmazonSSM.PutParameter', '{"Name":"n","Value":"v","Tags":{}}')).message, 'Start of structure or map found where not expected.')
+  t.equal(parseError(model, post('AmazonSSM.GetParametersByPath', '{"Path":"/","MaxResults":2.5}')).code, 'SerializationException')
+  t.equal(parseError(model, post('AmazonSSM.PutParameter', '[1]')).message, 'Start of list found where not expected')
 })
 
 t.test('json - malformed JSON → SerializationException', async t => {
-  const e = parseError(post('AmazonSSM.PutParameter', '{"Name":'))
+  const e = parseError(model, post('AmazonSSM.PutParameter', '{"Name":'))
   t.same([e.code, e.statusCode], ['SerializationException', 400])
 })
 
 t.test('json - unknown or missing target → UnknownOperationException', async t => {
   for (const target of ['AmazonSSM.LaunchRocket', 'AmazonEC2.PutParameter', 'AmazonSSM.constructor', 'PutParameter', undefined]) {
-    const e = parseError(post(target, '{}'))
+    const e = parseError(model, post(target, '{}'))
     t.same([e.code, e.statusCode], ['UnknownOperationException', 400], String(target))
   }
 })
@@ -143,6 +133,15 @@ t.test('json - blobs are base64 both ways; maps are plain objects', async t => {
   }, { requestId: 'r' })
   t.same(JSON.parse(res.body as string), { WindowId: 'mw-0123456789abcdef0', TaskInvocationParameters: { Lambda: { Payload: 'aGk=' } } })
   t.same(res.headers, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'r' })
-  t.equal(parseError(post('AmazonSSM.RegisterTaskWithMaintenanceWindow', '{"TaskInvocationParameters":{"Lambda":{"Payload":"not base64!"}}}')).code,
+  t.equal(parseError(model, post('AmazonSSM.RegisterTaskWithMaintenanceWindow', '{"TaskInvocationParameters":{"Lambda":{"Payload":"not base64!"}}}')).code,
     'SerializationException')
+})
+
+t.test('json - a timestamp beyond what a Date holds → SerializationException, not an Invalid Date', async t => {
+  const activation = (date: string): HttpRequest => post('AmazonSSM.CreateActivation', `{"IamRole":"r","ExpirationDate":${date}}`)
+  t.same(json.parse(model, activation('8640000000000')).input, { IamRole: 'r', ExpirationDate: new Date(8.64e15) })
+  for (const date of ['8640000000000.5', '1e20', '-1e20', '"100000000000000000000"']) {
+    const e = parseError(model, activation(date))
+    t.same([e.code, e.message], ['SerializationException', `${date.startsWith('"') ? 'STRING' : 'NUMBER'}_VALUE cannot be converted to Date`], date)
+  }
 })

@@ -3,6 +3,7 @@ import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
 import { ServiceModel } from '../../core/model.js'
 import { protocolFor } from '../../core/protocols/index.js'
+import { oneOperationModel, parseError } from './protocols-sdk.js'
 
 const iam = ServiceModel.load('iam')
 const sts = ServiceModel.load('sts')
@@ -10,16 +11,6 @@ const query = protocolFor(iam)
 
 function form (body: string): HttpRequest {
   return { method: 'POST', path: '/', query: '', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: Buffer.from(body) }
-}
-
-function parseError (model: ServiceModel, body: string): AwsError {
-  try {
-    query.parse(model, form(body))
-  } catch (e) {
-    if (e instanceof AwsError) return e
-    throw e
-  }
-  throw new Error('parse accepted the request')
 }
 
 /** A query service with what IAM and STS lack: maps, flattened lists, named list members. */
@@ -71,8 +62,8 @@ t.test('query - maps are Name.entry.N.key/value, flattened maps Name.N, renamed 
   const p = query.parse(queue, form('Action=SetQueueAttributes&Attribute.1.Name=Policy&Attribute.1.Value=x&Attribute.2.Name=Delay&Attribute.2.Value=5' +
     '&Counts.entry.1.key=a&Counts.entry.1.value=1&AttributeName.1=All'))
   t.same(p.input, { Attributes: { Policy: 'x', Delay: '5' }, Counts: { a: 1 }, AttributeNames: ['All'] })
-  t.equal(parseError(queue, 'Action=SetQueueAttributes&Counts.entry.1.value=1').code, 'MissingParameter')
-  t.equal(parseError(queue, 'Action=SetQueueAttributes&Counts.entry.1.key=a&Counts.entry.1.value=x').code, 'InvalidParameterValue')
+  t.equal(parseError(queue, form('Action=SetQueueAttributes&Counts.entry.1.value=1')).code, 'MissingParameter')
+  t.equal(parseError(queue, form('Action=SetQueueAttributes&Counts.entry.1.key=a&Counts.entry.1.value=x')).code, 'InvalidParameterValue')
   const proto = query.parse(queue, form('Action=SetQueueAttributes&Counts.entry.1.key=__proto__&Counts.entry.1.value=1')).input.Counts as object
   t.same(Object.keys(proto), ['__proto__'])
   t.equal(Object.getPrototypeOf(proto), Object.prototype)
@@ -115,14 +106,14 @@ t.test('query - errors are ErrorResponse with Sender or Receiver', async t => {
 })
 
 t.test('query - STS pattern violation is the ValidationError AWS answers', async t => {
-  const e = parseError(sts, 'Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fadmin&RoleSessionName=PowerUser%2Fhjacobs')
+  const e = parseError(sts, form('Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fadmin&RoleSessionName=PowerUser%2Fhjacobs'))
   t.same([e.code, e.statusCode], ['ValidationError', 400])
   t.equal(e.message, "1 validation error detected: Value 'PowerUser/hjacobs' at 'roleSessionName' failed to satisfy constraint: " +
     'Member must satisfy regular expression pattern: [\\w+=,.@-]*')
 })
 
 t.test('query - every violation is reported, pattern before length, as STS does', async t => {
-  const e = parseError(sts, 'Action=AssumeRoleWithSAML&RoleArn=&PrincipalArn=&SAMLAssertion=abcd')
+  const e = parseError(sts, form('Action=AssumeRoleWithSAML&RoleArn=&PrincipalArn=&SAMLAssertion=abcd'))
   const pattern = '[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+'
   t.equal(e.message, `4 validation errors detected: Value '' at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: ${pattern}; ` +
     "Value '' at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20; " +
@@ -131,18 +122,26 @@ t.test('query - every violation is reported, pattern before length, as STS does'
 })
 
 t.test('query - missing required member → ValidationError "Value null at"', async t => {
-  const e = parseError(iam, 'Action=GetRole&Version=2010-05-08')
+  const e = parseError(iam, form('Action=GetRole&Version=2010-05-08'))
   t.same([e.code, e.message], ['ValidationError', "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null"])
-  t.match(parseError(iam, 'Action=CreateUser&UserName=a&Tags.member.1.Key=k').message, "Value null at 'tags.1.member.value'")
+  t.match(parseError(iam, form('Action=CreateUser&UserName=a&Tags.member.1.Key=k')).message, "Value null at 'tags.1.member.value'")
 })
 
 t.test('query - bad types, unknown parameters and actions', async t => {
-  t.same([parseError(iam, 'Action=ListUsers&MaxItems=ten').code, parseError(iam, 'Action=ListUsers&MaxItems=ten').statusCode], ['InvalidParameterValue', 400])
-  t.equal(parseError(iam, 'Action=ListUsers&MaxItems=0').message,
+  t.same([parseError(iam, form('Action=ListUsers&MaxItems=ten')).code, parseError(iam, form('Action=ListUsers&MaxItems=ten')).statusCode], ['InvalidParameterValue', 400])
+  t.equal(parseError(iam, form('Action=ListUsers&MaxItems=0')).message,
     "1 validation error detected: Value '0' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1")
-  t.equal(parseError(iam, 'Action=ListUsers&Foo=1').message, 'The parameter Foo is not recognized')
-  t.equal(parseError(iam, 'Action=CreateUser&UserName=a&Tags.1.Key=k').code, 'UnknownParameter')
-  t.equal(parseError(iam, 'Action=GetAccountSummary&Extra=1').code, 'UnknownParameter')
-  t.equal(parseError(iam, 'Action=AssumeRole').code, 'InvalidAction')
-  t.equal(parseError(iam, '').code, 'MissingAction')
+  t.equal(parseError(iam, form('Action=ListUsers&Foo=1')).message, 'The parameter Foo is not recognized')
+  t.equal(parseError(iam, form('Action=CreateUser&UserName=a&Tags.1.Key=k')).code, 'UnknownParameter')
+  t.equal(parseError(iam, form('Action=GetAccountSummary&Extra=1')).code, 'UnknownParameter')
+  t.equal(parseError(iam, form('Action=AssumeRole')).code, 'InvalidAction')
+  t.equal(parseError(iam, form('')).code, 'MissingAction')
+})
+
+t.test('query - a timestamp beyond what a Date holds → InvalidParameterValue, not an Invalid Date', async t => {
+  const model = oneOperationModel('query', { When: { shape: 'Epoch' } })
+  t.same(query.parse(model, form('Action=Op&When=-8640000000000')).input, { When: new Date(-8.64e15) })
+  for (const when of ['-8640000000001', '100000000000000000000']) {
+    t.equal(parseError(model, form(`Action=Op&When=${when}`)).code, 'InvalidParameterValue', when)
+  }
 })

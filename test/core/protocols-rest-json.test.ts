@@ -3,6 +3,7 @@ import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
 import { ServiceModel } from '../../core/model.js'
 import { protocolFor } from '../../core/protocols/index.js'
+import { oneOperationModel, parseError } from './protocols-sdk.js'
 
 const ebs = ServiceModel.load('ebs')
 const rest = protocolFor(ebs)
@@ -10,16 +11,6 @@ const rest = protocolFor(ebs)
 function request (method: string, target: string, headers: Record<string, string> = {}, body: string | Buffer = ''): HttpRequest {
   const q = target.indexOf('?')
   return { method, path: q === -1 ? target : target.slice(0, q), query: q === -1 ? '' : target.slice(q + 1), headers, body: Buffer.from(body) }
-}
-
-function parseError (req: HttpRequest): AwsError {
-  try {
-    rest.parse(ebs, req)
-  } catch (e) {
-    if (e instanceof AwsError) return e
-    throw e
-  }
-  throw new Error('parse accepted the request')
 }
 
 const block = Buffer.alloc(512 * 1024, 7)
@@ -65,26 +56,26 @@ t.test('rest-json - query members by their locationName; routes told apart by li
 })
 
 t.test('rest-json - missing headers and body are Coral ValidationExceptions', async t => {
-  const e = parseError(request('PUT', '/snapshots/snap-1/blocks/1', { 'x-amz-checksum': 'a', 'x-amz-checksum-algorithm': 'SHA256' }))
+  const e = parseError(ebs, request('PUT', '/snapshots/snap-1/blocks/1', { 'x-amz-checksum': 'a', 'x-amz-checksum-algorithm': 'SHA256' }))
   t.same([e.code, e.statusCode], ['ValidationException', 400])
   t.equal(e.message, "2 validation errors detected: Value null at 'blockData' failed to satisfy constraint: Member must not be null; " +
     "Value null at 'dataLength' failed to satisfy constraint: Member must not be null")
-  t.equal(parseError(request('POST', '/snapshots', {}, '{"VolumeSize":0}')).message,
+  t.equal(parseError(ebs, request('POST', '/snapshots', {}, '{"VolumeSize":0}')).message,
     "1 validation error detected: Value '0' at 'volumeSize' failed to satisfy constraint: Member must have value greater than or equal to 1")
-  t.match(parseError(request('GET', '/snapshots/SNAP/blocks')).message, "Value 'SNAP' at 'snapshotId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^snap-[0-9a-f]+$")
+  t.match(parseError(ebs, request('GET', '/snapshots/SNAP/blocks')).message, "Value 'SNAP' at 'snapshotId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^snap-[0-9a-f]+$")
 })
 
 t.test('rest-json - wrong types and bad JSON are SerializationExceptions', async t => {
-  t.equal(parseError(request('GET', '/snapshots/snap-1/blocks/one?blockToken=t')).code, 'SerializationException')
-  t.equal(parseError(request('PUT', '/snapshots/snap-1/blocks/1', { ...putHeaders, 'x-amz-data-length': 'big' }, block)).code, 'SerializationException')
-  t.equal(parseError(request('POST', '/snapshots', {}, '{"VolumeSize":"8"}')).message, 'STRING_VALUE cannot be converted to Long')
-  t.same([parseError(request('POST', '/snapshots', {}, '{')).code, parseError(request('POST', '/snapshots', {}, '{')).statusCode], ['SerializationException', 400])
-  t.equal(parseError(request('GET', '/snapshots/%ZZ/blocks')).code, 'SerializationException')
+  t.equal(parseError(ebs, request('GET', '/snapshots/snap-1/blocks/one?blockToken=t')).code, 'SerializationException')
+  t.equal(parseError(ebs, request('PUT', '/snapshots/snap-1/blocks/1', { ...putHeaders, 'x-amz-data-length': 'big' }, block)).code, 'SerializationException')
+  t.equal(parseError(ebs, request('POST', '/snapshots', {}, '{"VolumeSize":"8"}')).message, 'STRING_VALUE cannot be converted to Long')
+  t.same([parseError(ebs, request('POST', '/snapshots', {}, '{')).code, parseError(ebs, request('POST', '/snapshots', {}, '{')).statusCode], ['SerializationException', 400])
+  t.equal(parseError(ebs, request('GET', '/snapshots/%ZZ/blocks')).code, 'SerializationException')
 })
 
 t.test('rest-json - unknown routes and methods are UnknownOperationException', async t => {
-  t.same([parseError(request('GET', '/volumes')).code, parseError(request('GET', '/volumes')).statusCode], ['UnknownOperationException', 404])
-  t.equal(parseError(request('DELETE', '/snapshots')).statusCode, 405)
+  t.same([parseError(ebs, request('GET', '/volumes')).code, parseError(ebs, request('GET', '/volumes')).statusCode], ['UnknownOperationException', 404])
+  t.equal(parseError(ebs, request('DELETE', '/snapshots')).statusCode, 405)
 })
 
 t.test('rest-json - errors carry x-amzn-ErrorType and the model\'s message member', async t => {
@@ -92,4 +83,11 @@ t.test('rest-json - errors carry x-amzn-ErrorType and the model\'s message membe
   t.same(res.headers, { 'content-type': 'application/json', 'x-amzn-errortype': 'ValidationException', 'x-amzn-requestid': 'r' })
   t.same(JSON.parse(res.body as string), { __type: 'ValidationException', Message: 'bad', Reason: 'INVALID_BLOCK' })
   t.same(JSON.parse(rest.serializeError(ebs, new AwsError('Other', 'x', 409), { requestId: 'r' }).body as string), { __type: 'Other', message: 'x' })
+})
+
+t.test('rest-json - a timestamp beyond what a Date holds → SerializationException, in a header or the body', async t => {
+  const model = oneOperationModel('rest-json', { When: { shape: 'Epoch', location: 'header', locationName: 'x-when' }, Body: { shape: 'Epoch' } })
+  t.same(rest.parse(model, request('POST', '/', { 'x-when': '8640000000000' }, '{"Body":-8640000000000}')).input, { When: new Date(8.64e15), Body: new Date(-8.64e15) })
+  t.equal(parseError(model, request('POST', '/', { 'x-when': '100000000000000000000' })).code, 'SerializationException')
+  t.equal(parseError(model, request('POST', '/', {}, '{"Body":1e20}')).code, 'SerializationException')
 })

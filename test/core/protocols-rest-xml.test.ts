@@ -2,7 +2,9 @@ import t from 'tap'
 import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
 import { ServiceModel } from '../../core/model.js'
-import { pathStyle, protocolFor } from '../../core/protocols/index.js'
+import { protocolFor } from '../../core/protocols/index.js'
+import { pathStyle } from '../../core/protocols/rest-xml.js'
+import { oneOperationModel, parseError } from './protocols-sdk.js'
 
 const s3 = ServiceModel.load('s3')
 const rest = protocolFor(s3)
@@ -11,16 +13,6 @@ const NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 function request (method: string, target: string, headers: Record<string, string> = {}, body = ''): HttpRequest {
   const q = target.indexOf('?')
   return { method, path: q === -1 ? target : target.slice(0, q), query: q === -1 ? '' : target.slice(q + 1), headers, body: Buffer.from(body) }
-}
-
-function parseError (req: HttpRequest): AwsError {
-  try {
-    rest.parse(s3, req)
-  } catch (e) {
-    if (e instanceof AwsError) return e
-    throw e
-  }
-  throw new Error('parse accepted the request')
 }
 
 t.test('rest-xml - method, path and subresource keys pick the operation', async t => {
@@ -64,7 +56,7 @@ t.test('rest-xml - method, path and subresource keys pick the operation', async 
 t.test('rest-xml - URI labels are percent-decoded; a greedy key keeps its slashes and plus signs', async t => {
   const p = rest.parse(s3, request('GET', '/my-bucket/photos/2024/a%20b+c%E2%82%AC.jpg'))
   t.same(p.input, { Bucket: 'my-bucket', Key: 'photos/2024/a b+c€.jpg' })
-  t.equal(parseError(request('GET', '/b/%E0%A4%A')).code, 'InvalidURI')
+  t.equal(parseError(s3, request('GET', '/b/%E0%A4%A')).code, 'InvalidURI')
 })
 
 t.test('rest-xml - PutObject binds headers, x-amz-meta-* and the raw body', async t => {
@@ -87,7 +79,7 @@ t.test('rest-xml - PutObject binds headers, x-amz-meta-* and the raw body', asyn
 t.test('rest-xml - query members are typed; a bad one is InvalidArgument naming it', async t => {
   const p = rest.parse(s3, request('GET', '/b?list-type=2&max-keys=100&prefix=a%2Fb&fetch-owner=true'))
   t.same(p.input, { Bucket: 'b', MaxKeys: 100, Prefix: 'a/b', FetchOwner: true })
-  const e = parseError(request('GET', '/b?list-type=2&max-keys=ten'))
+  const e = parseError(s3, request('GET', '/b?list-type=2&max-keys=ten'))
   t.same([e.code, e.statusCode, e.extra], ['InvalidArgument', 400, { ArgumentName: 'max-keys', ArgumentValue: 'ten' }])
 })
 
@@ -108,19 +100,19 @@ t.test('rest-xml - XML payloads: flattened lists, named list members, booleans, 
 t.test('rest-xml - bad bodies: MalformedXML, MissingRequestBodyError', async t => {
   for (const body of ['<Delete><Object>', '<Wrong><Object><Key>k</Key></Object></Wrong>', '<Delete><Quiet>maybe</Quiet><Object><Key>k</Key></Object></Delete>',
     '<Delete><Quiet>true</Quiet></Delete>', '<!DOCTYPE d [<!ENTITY x "y">]><Delete><Object><Key>&x;</Key></Object></Delete>', 'not xml']) {
-    const e = parseError(request('POST', '/b?delete', {}, body))
+    const e = parseError(s3, request('POST', '/b?delete', {}, body))
     t.same([e.code, e.statusCode], ['MalformedXML', 400], body)
   }
-  const e = parseError(request('POST', '/b?delete'))
+  const e = parseError(s3, request('POST', '/b?delete'))
   t.same([e.code, e.statusCode, e.message], ['MissingRequestBodyError', 400, 'Request Body is empty'])
 })
 
 t.test('rest-xml - a missing required header is InvalidRequest; a missing subresource key MethodNotAllowed', async t => {
-  const e = parseError(request('GET', '/b/k?attributes'))
+  const e = parseError(s3, request('GET', '/b/k?attributes'))
   t.same([e.code, e.statusCode, e.message], ['InvalidRequest', 400, 'Missing required header for this request: x-amz-object-attributes'])
-  const m = parseError(request('POST', '/b/k'))
+  const m = parseError(s3, request('POST', '/b/k'))
   t.same([m.code, m.statusCode, m.extra], ['MethodNotAllowed', 405, { Method: 'POST', ResourceType: 'OBJECT' }])
-  t.same(parseError(request('PATCH', '/b')).extra, { Method: 'PATCH', ResourceType: 'BUCKET' })
+  t.same(parseError(s3, request('PATCH', '/b')).extra, { Method: 'PATCH', ResourceType: 'BUCKET' })
   t.same(rest.parse(s3, request('GET', '/b/k?attributes', { 'x-amz-object-attributes': 'ETag, ObjectSize' })).input.ObjectAttributes, ['ETag', 'ObjectSize'])
 })
 
@@ -185,4 +177,12 @@ t.test('rest-xml - errors are <Error> with extra members and the request id', as
   t.same(res.headers, { 'content-type': 'application/xml', 'x-amz-request-id': 'r9' })
   t.equal(res.body, '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message>' +
     '<Key>a&amp;b</Key><RequestId>r9</RequestId></Error>')
+})
+
+t.test('rest-xml - a timestamp beyond what a Date holds → InvalidArgument in a header, MalformedXML in the body', async t => {
+  const model = oneOperationModel('rest-xml', { When: { shape: 'Epoch', location: 'header', locationName: 'x-when' }, Body: { shape: 'Epoch' } })
+  const p = rest.parse(model, request('POST', '/', { 'x-when': '8640000000000' }, '<OpInput><Body>-8640000000000</Body></OpInput>'))
+  t.same(p.input, { When: new Date(8.64e15), Body: new Date(-8.64e15) })
+  t.equal(parseError(model, request('POST', '/', { 'x-when': '100000000000000000000' })).code, 'InvalidArgument')
+  t.equal(parseError(model, request('POST', '/', {}, '<OpInput><Body>100000000000000000000</Body></OpInput>')).code, 'MalformedXML')
 })

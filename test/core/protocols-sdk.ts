@@ -1,11 +1,13 @@
 /**
- * Puts the real AWS SDK on both ends of the protocol layer: the SDK's request is parsed by our
- * protocol, the handler's output serialized by it, and the SDK deserializes what we answered.
+ * What the protocol tests share: the real AWS SDK on both ends of the protocol layer (the SDK's
+ * request is parsed by our protocol, the handler's output serialized by it, and the SDK
+ * deserializes what we answered), the error a refused request raises, and a one-operation model
+ * for wire details the shipped models lack.
  */
 import { Readable } from 'node:stream'
 import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
-import type { ServiceModel } from '../../core/model.js'
+import { ServiceModel, type ProtocolName, type ShapeRef } from '../../core/model.js'
 import { protocolFor, type ParsedRequest } from '../../core/protocols/index.js'
 
 process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1'
@@ -65,4 +67,27 @@ export function loopback (model: ServiceModel, handler: (p: ParsedRequest) => Re
     updateHttpClientConfig () {},
     httpHandlerConfigs () { return {} }
   }
+}
+
+/** The AwsError `model`'s protocol refuses `req` with; fails the test if parse accepts it. */
+export function parseError (model: ServiceModel, req: HttpRequest): AwsError {
+  try {
+    protocolFor(model).parse(model, req)
+  } catch (e) {
+    if (e instanceof AwsError) return e
+    throw e
+  }
+  throw new Error('parse accepted the request')
+}
+
+/**
+ * A service of one operation, `Op` at `POST /` (target `Test.Op`), whose input structure `OpInput`
+ * has `members`. Shapes to refer to: String, and Epoch, a timestamp in epoch seconds.
+ */
+export function oneOperationModel (protocol: ProtocolName, members: Record<string, ShapeRef>): ServiceModel {
+  return new ServiceModel({
+    metadata: { protocol, apiVersion: '2024-01-01', endpointPrefix: 'test', serviceId: 'Test', targetPrefix: 'Test', jsonVersion: '1.1', xmlNamespace: 'https://test.example/doc/' },
+    operations: { Op: { name: 'Op', http: { method: 'POST', requestUri: '/' }, input: { shape: 'OpInput' } } },
+    shapes: { OpInput: { type: 'structure', members }, String: { type: 'string' }, Epoch: { type: 'timestamp', timestampFormat: 'unixTimestamp' } }
+  })
 }
