@@ -8,6 +8,8 @@ export interface ServiceEntry {
   protocol: Protocol
 }
 
+const SHIPPED = new Set(ServiceModel.available())
+
 /** Query-protocol API versions → signing name, to tell an unsigned form post's service. */
 const QUERY_VERSIONS: Record<string, string> = {
   '2016-11-15': 'ec2',
@@ -20,7 +22,7 @@ const QUERY_VERSIONS: Record<string, string> = {
  * shipped in `models/` (a request for a capability served on another node still parses here).
  */
 export class ServiceRegistry {
-  private readonly entries = new Map<string, ServiceEntry | null>()
+  private readonly entries = new Map<string, ServiceEntry>()
 
   constructor (local: Map<string, ServiceModel>) {
     for (const [service, model] of local) this.entries.set(service, { service, model, protocol: protocolFor(model) })
@@ -29,16 +31,13 @@ export class ServiceRegistry {
   get (service: string): ServiceEntry | undefined {
     let e = this.entries.get(service)
     if (e === undefined) {
-      e = null
-      if (/^[a-z0-9-]+$/.test(service)) {
-        try {
-          const model = ServiceModel.load(service)
-          e = { service, model, protocol: protocolFor(model) }
-        } catch {}
-      }
+      // Names come from unauthenticated credential scopes: only the shipped models are looked up.
+      if (!SHIPPED.has(service)) return undefined
+      const model = ServiceModel.load(service)
+      e = { service, model, protocol: protocolFor(model) }
       this.entries.set(service, e)
     }
-    return e ?? undefined
+    return e
   }
 
   /** For requests that carry no credential scope, so their error still comes in the right shape. */
@@ -46,8 +45,9 @@ export class ServiceRegistry {
     const target = req.headers['x-amz-target']
     if (target !== undefined) {
       const prefix = target.split('.')[0]
-      for (const e of this.entries.values()) if (e !== null && e.model.metadata.targetPrefix === prefix) return e.service
-      if (prefix === 'AmazonSSM') return 'ssm'
+      for (const service of [...this.entries.keys(), ...SHIPPED]) {
+        if (this.get(service)?.model.metadata.targetPrefix === prefix) return service
+      }
     }
     const form = req.method === 'POST' && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
       ? req.body.toString('latin1')
