@@ -36,8 +36,22 @@ export async function compatibilityMarkdown (): Promise<string> {
       out.push('')
     }
   }
+  out.push('## Where Hive follows AWS over its own spec', '', ...AWS_OVER_SPEC.map(n => `- ${n}`), '')
   return out.join('\n')
 }
+
+/** Behaviours where the issue text or the old spec said otherwise and AWS wins. */
+const AWS_OVER_SPEC = [
+  'Clock skew over 15 minutes: each service answers its own code — EC2 `RequestExpired` (400), query ' +
+    'services `SignatureDoesNotMatch` (403), JSON services `InvalidSignatureException` (400); only S3 ' +
+    'answers `RequestTimeTooSkewed` (403).',
+  'Bad signature and unknown key on EC2 are both `AuthFailure` (401), as EC2 says; the query services ' +
+    'answer `SignatureDoesNotMatch` / `InvalidClientTokenId` (403), the JSON ones ' +
+    '`InvalidSignatureException` / `UnrecognizedClientException` (400).',
+  '`MalformedQueryString` is HTTP 404, as in AWS\'s common errors table.',
+  'Missing or invalid members of IAM/STS requests answer `ValidationError` with Coral\'s message, and ' +
+    'JSON services `ValidationException`; EC2 answers `MissingParameter` / `InvalidParameterValue`.'
+]
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   writeFileSync(new URL('../docs/COMPATIBILITY.md', import.meta.url), await compatibilityMarkdown())
