@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine: installs what is missing, builds what is stale, and
 # says what it did. `npm start` and `npm test` run it first; it is quiet when nothing is to do.
-#   --test   also what the test suite needs: cmake for the native engines' C++ tests
+#   --test   also what the test suite needs: cmake for the native engines' C++ tests, clang and
+#            its libFuzzer runtime for the WAL reader fuzz target
 #   --bench  also what the benchmarks need: Intel ISA-L, the erasure-code reference
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ fi
 debs=(nats-server qemu-system-x86 qemu-utils awscli g++ make python3)
 for flag in "$@"; do
   case "$flag" in
-    --test) debs+=(cmake) ;;
+    --test) debs+=(cmake clang libclang-rt-14-dev) ;;
     --bench) debs+=(cmake libisal-dev) ;;
   esac
 done

@@ -1,14 +1,374 @@
-// The only file that includes napi.h: it converts arguments and schedules work. The engines (Reed-
-// Solomon, CRC32C, the WAL, the block store) arrive as plain C++ classes beside it in later issues.
+// The N-API boundary, and the only file that includes napi.h: it converts arguments and schedules
+// work, nothing else. The engines are plain C++ (reed_solomon.h, crc32c.h, wal_writer.h,
+// wal_reader.h); core/native.ts validates every argument before it reaches this file, which still
+// checks what would otherwise corrupt memory (counts and lengths of shard buffers).
+//
+// Buffers are used in place: sync calls read them during the call; async work keeps a reference to
+// each buffer until it completes, so the GC cannot move or free them meanwhile.
 #include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crc32c.h"
+#include "reed_solomon.h"
+#include "wal_reader.h"
+#include "wal_writer.h"
 
 namespace {
 
 // Bumped whenever the JS-visible surface of the addon changes, so core/native.ts can refuse a stale build.
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;
+
+// ---------------------------------------------------------------------------------------------
+// Shard lists: JS arrays of Uint8Array, all of one length.
+// ---------------------------------------------------------------------------------------------
+
+struct Shards {
+  std::vector<uint8_t*> ptrs;
+  std::vector<Napi::Reference<Napi::Uint8Array>> refs;  // held only by async work
+  size_t len = 0;
+};
+
+bool ReadShards(Napi::Env env, Napi::Value value, size_t count, bool keep, Shards* out, size_t expect_len) {
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != count) {
+    Napi::TypeError::New(env, "wrong number of shards").ThrowAsJavaScriptException();
+    return false;
+  }
+  auto array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = array[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      Napi::TypeError::New(env, "shards must be Uint8Arrays").ThrowAsJavaScriptException();
+      return false;
+    }
+    auto shard = v.As<Napi::Uint8Array>();
+    if (shard.ByteLength() != expect_len) {
+      Napi::RangeError::New(env, "shards must all have the same length").ThrowAsJavaScriptException();
+      return false;
+    }
+    out->ptrs.push_back(shard.Data());
+    if (keep) out->refs.push_back(Napi::Persistent(shard));
+  }
+  out->len = expect_len;
+  return true;
+}
+
+size_t FirstLength(Napi::Value value) {
+  if (!value.IsArray() || value.As<Napi::Array>().Length() == 0) return 0;
+  Napi::Value first = value.As<Napi::Array>()[uint32_t{0}];
+  return first.IsTypedArray() ? first.As<Napi::TypedArray>().ByteLength() : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reed-Solomon: new ReedSolomon(k, m[, kernel]); encode/reconstruct, sync or with a callback.
+// ---------------------------------------------------------------------------------------------
+
+class RsWork : public Napi::AsyncWorker {
+ public:
+  enum class Op { kEncode, kReconstruct };
+  RsWork(Napi::Function cb, std::shared_ptr<hive::ReedSolomon> rs, Op op, Shards a, Shards b, std::vector<uint8_t> present)
+      : Napi::AsyncWorker(cb, "hive.reedSolomon"), rs_(std::move(rs)), op_(op), a_(std::move(a)), b_(std::move(b)),
+        present_(std::move(present)) {}
+
+  void Execute() override {
+    if (op_ == Op::kEncode) {
+      rs_->Encode(a_.ptrs.data(), b_.ptrs.data(), a_.len);
+      return;
+    }
+    std::string error;
+    if (!rs_->Reconstruct(a_.ptrs.data(), reinterpret_cast<const bool*>(present_.data()), a_.len, &error)) SetError(error);
+  }
+  void OnOK() override { Callback().Call({Env().Null()}); }
+
+ private:
+  std::shared_ptr<hive::ReedSolomon> rs_;
+  Op op_;
+  Shards a_, b_;
+  std::vector<uint8_t> present_;
+};
+
+class RsCodec : public Napi::ObjectWrap<RsCodec> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ReedSolomon", {
+      InstanceMethod<&RsCodec::EncodeSync>("encodeSync"),
+      InstanceMethod<&RsCodec::Encode>("encode"),
+      InstanceMethod<&RsCodec::ReconstructSync>("reconstructSync"),
+      InstanceMethod<&RsCodec::Reconstruct>("reconstruct"),
+      InstanceMethod<&RsCodec::Verify>("verify"),
+      InstanceAccessor<&RsCodec::Kernel>("kernel"),
+    });
+  }
+
+  explicit RsCodec(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RsCodec>(info) {
+    std::string error;
+    int k = info[0].As<Napi::Number>().Int32Value();
+    int m = info[1].As<Napi::Number>().Int32Value();
+    std::unique_ptr<hive::ReedSolomon> rs = info[2].IsString()
+        ? hive::ReedSolomon::CreateWithKernel(k, m, info[2].As<Napi::String>().Utf8Value().c_str(), &error)
+        : hive::ReedSolomon::Create(k, m, &error);
+    if (!rs) {
+      Napi::RangeError::New(info.Env(), error).ThrowAsJavaScriptException();
+      return;
+    }
+    rs_ = std::move(rs);
+  }
+
+ private:
+  // (data[k], parity[m])
+  bool ReadEncode(const Napi::CallbackInfo& info, bool keep, Shards* data, Shards* parity) {
+    size_t len = FirstLength(info[0]);
+    return ReadShards(info.Env(), info[0], rs_->data_shards(), keep, data, len) &&
+           ReadShards(info.Env(), info[1], rs_->parity_shards(), keep, parity, len);
+  }
+
+  // (shards[k+m], present: Uint8Array of k+m 0/1 bytes)
+  bool ReadReconstruct(const Napi::CallbackInfo& info, bool keep, Shards* shards, std::vector<uint8_t>* present) {
+    size_t n = rs_->data_shards() + rs_->parity_shards();
+    if (!ReadShards(info.Env(), info[0], n, keep, shards, FirstLength(info[0]))) return false;
+    if (!info[1].IsTypedArray() || info[1].As<Napi::Uint8Array>().ByteLength() != n) {
+      Napi::TypeError::New(info.Env(), "present must be a Uint8Array of one flag per shard").ThrowAsJavaScriptException();
+      return false;
+    }
+    auto flags = info[1].As<Napi::Uint8Array>();
+    for (size_t i = 0; i < n; i++) present->push_back(flags[i] != 0 ? 1 : 0);
+    return true;
+  }
+
+  Napi::Value EncodeSync(const Napi::CallbackInfo& info) {
+    Shards data, parity;
+    if (ReadEncode(info, false, &data, &parity)) rs_->Encode(data.ptrs.data(), parity.ptrs.data(), data.len);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    Shards data, parity;
+    if (ReadEncode(info, true, &data, &parity)) {
+      (new RsWork(info[2].As<Napi::Function>(), rs_, RsWork::Op::kEncode, std::move(data), std::move(parity), {}))->Queue();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ReconstructSync(const Napi::CallbackInfo& info) {
+    Shards shards;
+    std::vector<uint8_t> present;
+    std::string error;
+    if (ReadReconstruct(info, false, &shards, &present) &&
+        !rs_->Reconstruct(shards.ptrs.data(), reinterpret_cast<const bool*>(present.data()), shards.len, &error)) {
+      Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Reconstruct(const Napi::CallbackInfo& info) {
+    Shards shards;
+    std::vector<uint8_t> present;
+    if (ReadReconstruct(info, true, &shards, &present)) {
+      (new RsWork(info[2].As<Napi::Function>(), rs_, RsWork::Op::kReconstruct, std::move(shards), {}, std::move(present)))->Queue();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Verify(const Napi::CallbackInfo& info) {
+    Shards shards;
+    size_t n = rs_->data_shards() + rs_->parity_shards();
+    if (!ReadShards(info.Env(), info[0], n, false, &shards, FirstLength(info[0]))) return info.Env().Undefined();
+    return Napi::Boolean::New(info.Env(), rs_->Verify(shards.ptrs.data(), shards.len));
+  }
+
+  Napi::Value Kernel(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), rs_->kernel_name()); }
+
+  std::shared_ptr<hive::ReedSolomon> rs_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// CRC32C: crc32c(bytes, prev) — sync: a 4 KiB checksum costs less than a hop off the loop.
+// ---------------------------------------------------------------------------------------------
+
+// Plain N-API here, not node-addon-api's CallbackInfo: for a 4 KiB buffer the wrapper's bookkeeping
+// cost as much as the checksum itself.
+napi_value Crc32c(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* data = nullptr;
+  size_t length = 0;
+  uint32_t prev = 0;
+  napi_value out = nullptr;
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2 ||
+      napi_get_typedarray_info(env, argv[0], nullptr, &length, &data, nullptr, nullptr) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &prev) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "crc32c(Uint8Array, number)");
+    return nullptr;
+  }
+  napi_create_uint32(env, hive::Crc32c(data, length, prev), &out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// WAL: new Wal(dir, segmentBytes, sync, onDurable(sequence, error)); append(type, bytes) → sequence.
+// Durability is reported from the writer's I/O thread through one thread-safe function.
+// ---------------------------------------------------------------------------------------------
+
+struct Durable {
+  uint64_t sequence;
+  std::string error;
+};
+
+void CallOnDurable(Napi::Env env, Napi::Function fn, void* /*context*/, Durable* d) {
+  if (env != nullptr && fn != nullptr) {
+    fn.Call({Napi::Number::New(env, static_cast<double>(d->sequence)),
+             d->error.empty() ? env.Null() : Napi::String::New(env, d->error)});
+  }
+  delete d;
+}
+
+using OnDurable = Napi::TypedThreadSafeFunction<void, Durable, CallOnDurable>;
+
+class CloseWork : public Napi::AsyncWorker {
+ public:
+  CloseWork(Napi::Function cb, std::shared_ptr<hive::WalWriter> wal, OnDurable tsfn)
+      : Napi::AsyncWorker(cb, "hive.wal.close"), wal_(std::move(wal)), tsfn_(tsfn) {}
+  void Execute() override { wal_->Close(); }
+  void OnOK() override {
+    tsfn_.Release();
+    Callback().Call({Env().Null()});
+  }
+
+ private:
+  std::shared_ptr<hive::WalWriter> wal_;
+  OnDurable tsfn_;
+};
+
+class Wal : public Napi::ObjectWrap<Wal> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Wal", {
+      InstanceMethod<&Wal::Append>("append"),
+      InstanceMethod<&Wal::DeleteUpTo>("deleteUpTo"),
+      InstanceMethod<&Wal::Close>("close"),
+      InstanceMethod<&Wal::Ref>("ref"),
+      InstanceMethod<&Wal::Unref>("unref"),
+      InstanceAccessor<&Wal::LastSequence>("lastSequence"),
+      InstanceAccessor<&Wal::Syncs>("syncs"),
+      InstanceAccessor<&Wal::Batches>("batches"),
+    });
+  }
+
+  explicit Wal(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Wal>(info) {
+    hive::WalOptions options;
+    options.segment_bytes = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+    options.sync = info[2].As<Napi::Boolean>().Value();
+    std::string error;
+    std::unique_ptr<hive::WalWriter> wal = hive::WalWriter::Open(info[0].As<Napi::String>().Utf8Value(), options, &error);
+    if (!wal) {
+      Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+      return;
+    }
+    wal_ = std::move(wal);
+    tsfn_ = OnDurable::New(info.Env(), info[3].As<Napi::Function>(), "hive.wal.durable", 0, 1);
+    tsfn_.Unref(info.Env());
+  }
+
+ private:
+  // The durability callback keeps the event loop alive only while appends are waiting for it.
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (!closed_) tsfn_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (!closed_) tsfn_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Append(const Napi::CallbackInfo& info) {
+    if (closed_) {
+      Napi::Error::New(info.Env(), "the WAL is closed").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    auto type = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
+    auto bytes = info[1].As<Napi::Uint8Array>();
+    OnDurable tsfn = tsfn_;
+    uint64_t seq = wal_->Append(type, bytes.Data(), bytes.ByteLength(), [tsfn](uint64_t sequence, const std::string& error) mutable {
+      tsfn.NonBlockingCall(new Durable{sequence, error});
+    });
+    return Napi::Number::New(info.Env(), static_cast<double>(seq));
+  }
+
+  Napi::Value DeleteUpTo(const Napi::CallbackInfo& info) {
+    std::string error;
+    if (!wal_->DeleteUpTo(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), &error)) {
+      Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (closed_) {
+      info[0].As<Napi::Function>().Call({info.Env().Null()});
+      return info.Env().Undefined();
+    }
+    closed_ = true;
+    (new CloseWork(info[0].As<Napi::Function>(), wal_, tsfn_))->Queue();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value LastSequence(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(wal_->last_sequence())); }
+  Napi::Value Syncs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(wal_->syncs())); }
+  Napi::Value Batches(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(wal_->batches())); }
+
+  std::shared_ptr<hive::WalWriter> wal_;
+  OnDurable tsfn_;
+  bool closed_ = false;
+};
+
+// readWal(dir, after, callback(err, records)) — the whole log off the loop.
+class ReadWork : public Napi::AsyncWorker {
+ public:
+  ReadWork(Napi::Function cb, std::string dir, uint64_t after)
+      : Napi::AsyncWorker(cb, "hive.wal.read"), dir_(std::move(dir)), after_(after) {}
+  void Execute() override {
+    std::string error;
+    if (!hive::WalReader::ReadAll(dir_, after_, &records_, &error)) SetError(error);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, records_.size());
+    for (size_t i = 0; i < records_.size(); i++) {
+      auto& r = records_[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("sequence", Napi::Number::New(env, static_cast<double>(r.sequence)));
+      o.Set("type", Napi::Number::New(env, r.type));
+      o.Set("data", Napi::Buffer<uint8_t>::Copy(env, r.data.data(), r.data.size()));
+      out[static_cast<uint32_t>(i)] = o;
+    }
+    Callback().Call({env.Null(), out});
+  }
+
+ private:
+  std::string dir_;
+  uint64_t after_;
+  std::vector<hive::WalRecord> records_;
+};
+
+Napi::Value ReadWal(const Napi::CallbackInfo& info) {
+  (new ReadWork(info[2].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+                static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value())))->Queue();
+  return info.Env().Undefined();
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  exports.Set("ReedSolomon", RsCodec::Define(env));
+  exports.Set("gfKernel", Napi::String::New(env, hive::GfKernelName()));
+  napi_value crc32c = nullptr;
+  napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, Crc32c, nullptr, &crc32c);
+  exports.Set("crc32c", Napi::Value(env, crc32c));
+  exports.Set("crc32cKernel", Napi::String::New(env, hive::Crc32cKernel()));
+  exports.Set("Wal", Wal::Define(env));
+  exports.Set("readWal", Napi::Function::New<ReadWal>(env, "readWal"));
   return exports;
 }
 

@@ -1,0 +1,632 @@
+// The write-ahead log: format edge cases, recovery after torn writes and bit flips, group commit,
+// rotation and checkpoint deletion. Each test works in its own temporary directory.
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "check.h"
+#include "wal_format.h"
+#include "wal_reader.h"
+#include "wal_writer.h"
+
+using hive::WalEnd;
+using hive::WalOptions;
+using hive::WalReader;
+using hive::WalRecord;
+using hive::WalWriter;
+using hive::wal::kBlockSize;
+using hive::wal::kHeaderSize;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  // in_memory: on tmpfs when there is one, for tests that reopen a log hundreds of times and would
+  // otherwise spend minutes in directory fsyncs that prove nothing about their subject.
+  explicit TempDir(bool in_memory = false) {
+    const char* env = getenv("TMPDIR");
+    std::string base = env != nullptr ? env : "/tmp";
+    if (in_memory && access("/dev/shm", W_OK) == 0) base = "/dev/shm";
+    std::string tmpl = base + "/wal_test.XXXXXX";
+    path = mkdtemp(&tmpl[0]);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// Distinct, position-dependent bytes, so a record shifted or spliced from another cannot compare equal.
+Bytes Payload(uint64_t seed, size_t len) {
+  Bytes b(len);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < len; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    b[i] = static_cast<uint8_t>(x);
+  }
+  return b;
+}
+
+// Counts callbacks; Wait returns once `n` have fired.
+struct Acks {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t fired = 0;
+  std::vector<std::string> errors;
+  WalWriter::Callback Callback() {
+    return [this](uint64_t, const std::string& error) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++fired;
+      if (!error.empty()) errors.push_back(error);
+      cv.notify_all();
+    };
+  }
+  void Wait(size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return fired >= n; });
+  }
+};
+
+std::unique_ptr<WalWriter> OpenWriter(const std::string& dir, uint64_t segment_bytes = 1 << 20) {
+  WalOptions options;
+  options.segment_bytes = segment_bytes;
+  std::string error;
+  std::unique_ptr<WalWriter> writer = WalWriter::Open(dir, options, &error);
+  if (!writer) throw check::Failure{"WalWriter::Open(" + dir + "): " + error};
+  return writer;
+}
+
+// Appends and waits until the record is durable; returns its sequence.
+uint64_t AppendDurably(WalWriter& writer, uint8_t type, const Bytes& data) {
+  Acks acks;
+  const uint64_t sequence = writer.Append(type, data.data(), data.size(), acks.Callback());
+  acks.Wait(1);
+  CHECK(acks.errors.empty());
+  return sequence;
+}
+
+std::vector<WalRecord> ReadLog(const std::string& dir, uint64_t after = 0, WalEnd* end = nullptr) {
+  std::vector<WalRecord> records;
+  std::string error;
+  WalEnd local;
+  if (!WalReader::ReadAll(dir, after, &records, &error, &local)) throw check::Failure{"ReadAll: " + error};
+  if (end != nullptr) *end = local;
+  return records;
+}
+
+struct Expected {
+  uint64_t sequence;
+  uint8_t type;
+  Bytes data;
+};
+
+void CheckRecords(const std::vector<WalRecord>& got, const std::vector<Expected>& want, size_t count) {
+  CHECK_EQ(got.size(), count);
+  for (size_t i = 0; i < count; ++i) {
+    CHECK_EQ(got[i].sequence, want[i].sequence);
+    CHECK_EQ(got[i].type, want[i].type);
+    CHECK(got[i].data == want[i].data);
+  }
+}
+
+std::vector<std::string> SegmentFiles(const std::string& dir) {
+  std::vector<uint64_t> firsts;
+  std::string error;
+  CHECK(hive::ListWalSegments(dir, &firsts, &error));
+  std::vector<std::string> names;
+  for (uint64_t first : firsts) names.push_back(hive::wal::SegmentName(first));
+  return names;
+}
+
+Bytes ReadFile(const std::string& path) {
+  Bytes b(std::filesystem::file_size(path));
+  const int fd = open(path.c_str(), O_RDONLY);
+  CHECK(fd >= 0);
+  CHECK_EQ(pread(fd, b.data(), b.size(), 0), static_cast<ssize_t>(b.size()));
+  close(fd);
+  return b;
+}
+
+void WriteFile(const std::string& path, const uint8_t* data, size_t len) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK_EQ(write(fd, data, len), static_cast<ssize_t>(len));
+  close(fd);
+}
+
+// Writes records of the given payload sizes through a writer; returns what they should read back as
+// and, in *ends, the segment offset just past each record (all in the first segment).
+std::vector<Expected> WriteRecords(const std::string& dir, const std::vector<size_t>& sizes,
+                                   std::vector<uint64_t>* ends = nullptr) {
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir);
+  std::vector<Expected> want;
+  uint64_t offset = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    Expected e{i + 1, static_cast<uint8_t>(i * 37), Payload(i, sizes[i])};
+    CHECK_EQ(AppendDurably(*writer, e.type, e.data), e.sequence);
+    offset = hive::wal::RecordEnd(offset, sizes[i]);
+    if (ends != nullptr) ends->push_back(offset);
+    want.push_back(std::move(e));
+  }
+  return want;
+}
+
+bool AllZero(const uint8_t* p, size_t n) {
+  return std::all_of(p, p + n, [](uint8_t b) { return b == 0; });
+}
+
+}  // namespace
+
+TEST(WorkedExampleInWalFormatHMatchesTheEncoder) {
+  Bytes out;
+  const Bytes hi = {'h', 'i'};
+  hive::wal::AppendRecord(&out, 0, 1, 7, hi.data(), hi.size());
+  const Bytes documented = {0x97, 0x80, 0xdc, 0x23, 0x02, 0x00, 0x01, 0x07, 0x01, 0, 0, 0, 0, 0, 0, 0, 'h', 'i'};
+  CHECK(out == documented);
+  const Bytes big = Payload(2, 40000);
+  hive::wal::AppendRecord(&out, 0, 2, 0, big.data(), big.size());
+  CHECK_EQ(out.size(), 40050u);
+  CHECK_EQ(hive::wal::GetLe(&out[18 + 4], 2), 32734u);
+  CHECK_EQ(out[18 + 6], hive::wal::kFirst);
+  CHECK_EQ(hive::wal::GetLe(&out[32768 + 4], 2), 7266u);
+  CHECK_EQ(out[32768 + 6], hive::wal::kLast);
+}
+
+TEST(EmptyAndOneByteRecordsRoundTrip) {
+  TempDir dir;
+  const std::vector<Expected> want = WriteRecords(dir.path, {0, 1, 0, 1});
+  CheckRecords(ReadLog(dir.path), want, 4);
+}
+
+TEST(RecordExactlyFillingABlockLeavesNoTrailer) {
+  TempDir dir;
+  const std::vector<Expected> want = WriteRecords(dir.path, {kBlockSize - kHeaderSize, 5});
+  const Bytes file = ReadFile(dir.path + "/" + SegmentFiles(dir.path)[0]);
+  CHECK_EQ(file[6], hive::wal::kFull);
+  CHECK_EQ(file[kBlockSize + 6], hive::wal::kFull);
+  CheckRecords(ReadLog(dir.path), want, 2);
+}
+
+TEST(HeaderThatWouldStraddleABlockStartsAfterAZeroTrailer) {
+  TempDir dir;
+  // Record 1 ends 10 bytes short of the block: too few for a header, so record 2 starts at the next block.
+  const std::vector<Expected> want = WriteRecords(dir.path, {kBlockSize - kHeaderSize - 10, 100});
+  const Bytes file = ReadFile(dir.path + "/" + SegmentFiles(dir.path)[0]);
+  CHECK(AllZero(&file[kBlockSize - 10], 10));
+  CHECK_EQ(file[kBlockSize + 6], hive::wal::kFull);
+  CheckRecords(ReadLog(dir.path), want, 2);
+}
+
+TEST(ExactlyAHeaderLeftInABlockHoldsAnEmptyFirstFragment) {
+  TempDir dir;
+  const std::vector<Expected> want = WriteRecords(dir.path, {kBlockSize - 2 * kHeaderSize, 100});
+  const Bytes file = ReadFile(dir.path + "/" + SegmentFiles(dir.path)[0]);
+  const size_t at = kBlockSize - kHeaderSize;
+  CHECK_EQ(file[at + 6], hive::wal::kFirst);
+  CHECK_EQ(hive::wal::GetLe(&file[at + 4], 2), 0u);
+  CHECK_EQ(file[kBlockSize + 6], hive::wal::kLast);
+  CheckRecords(ReadLog(dir.path), want, 2);
+}
+
+TEST(FourMiBRecordSpansBlocksAndGetsASegmentOfItsOwn) {
+  TempDir dir;
+  std::vector<Expected> want;
+  {
+    std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 1 << 20);
+    for (size_t len : {size_t{10}, size_t{4 << 20}, size_t{(4 << 20) + 7}, size_t{10}}) {
+      Expected e{want.size() + 1, 9, Payload(len, len)};
+      CHECK_EQ(AppendDurably(*writer, e.type, e.data), e.sequence);
+      want.push_back(std::move(e));
+    }
+  }
+  CheckRecords(ReadLog(dir.path), want, 4);
+  const std::vector<std::string> segments = SegmentFiles(dir.path);
+  CHECK_EQ(segments.size(), 4u);
+  CHECK(segments[1] == hive::wal::SegmentName(2));
+  CHECK(segments[3] == hive::wal::SegmentName(4));
+}
+
+TEST(ManyRecordsRotateAcrossSegmentsInOrder) {
+  TempDir dir;
+  const uint64_t segment_bytes = 64 << 10;
+  std::vector<Expected> want;
+  {
+    std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, segment_bytes);
+    Acks acks;
+    for (size_t i = 0; i < 600; ++i) {
+      Expected e{i + 1, static_cast<uint8_t>(i), Payload(i, (i * 7919) % 3000)};
+      CHECK_EQ(writer->Append(e.type, e.data.data(), e.data.size(), acks.Callback()), e.sequence);
+      want.push_back(std::move(e));
+    }
+    acks.Wait(want.size());
+    CHECK(acks.errors.empty());
+  }
+  const std::vector<std::string> segments = SegmentFiles(dir.path);
+  CHECK(segments.size() > 10);
+  for (const std::string& name : segments)
+    CHECK(std::filesystem::file_size(dir.path + "/" + name) <= segment_bytes);
+  CheckRecords(ReadLog(dir.path), want, want.size());
+  const std::vector<WalRecord> tail = ReadLog(dir.path, 450);
+  CHECK_EQ(tail.size(), 150u);
+  CHECK_EQ(tail.front().sequence, 451u);
+}
+
+TEST(ReopenContinuesTheSequence) {
+  TempDir dir;
+  WriteRecords(dir.path, {1, 2, 3});
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  CHECK_EQ(writer->last_sequence(), 3u);
+  CHECK_EQ(AppendDurably(*writer, 1, Payload(4, 4)), 4u);
+  writer.reset();
+  const std::vector<WalRecord> records = ReadLog(dir.path);
+  CHECK_EQ(records.size(), 4u);
+  CHECK_EQ(records[3].sequence, 4u);
+}
+
+// Simulates a crash part way through writing the last record: the file ends at byte `cut`.
+void CheckTruncationAt(const Bytes& file, size_t cut, const std::vector<Expected>& want,
+                       const std::vector<uint64_t>& ends, bool reopen) {
+  TempDir dir(true);
+  WriteFile(dir.path + "/" + hive::wal::SegmentName(1), file.data(), cut);
+  size_t intact = 0;
+  while (intact < ends.size() && ends[intact] <= cut) ++intact;
+  WalEnd end;
+  CheckRecords(ReadLog(dir.path, 0, &end), want, intact);
+  const uint64_t last_end = intact == 0 ? 0 : ends[intact - 1];
+  CHECK_EQ(end.offset, last_end);
+  CHECK_EQ(end.kind, AllZero(&file[last_end], cut - last_end) ? WalEnd::kClean : WalEnd::kTornTail);
+  if (!reopen) return;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  CHECK_EQ(writer->last_sequence(), intact);
+  const Bytes next = Payload(1000 + cut, 50);
+  CHECK_EQ(AppendDurably(*writer, 3, next), intact + 1);
+  writer.reset();
+  std::vector<WalRecord> records = ReadLog(dir.path, 0, &end);
+  CHECK_EQ(end.kind, WalEnd::kClean);
+  CHECK_EQ(records.size(), intact + 1);
+  CHECK(records.back().data == next);
+  records.pop_back();
+  CheckRecords(records, want, intact);
+}
+
+TEST(TruncationAtEveryByteOfTheLastRecordReturnsOnlyTheEarlierOnes) {
+  TempDir dir;
+  // The last record starts 300 bytes before a block boundary, so cuts land in its FIRST header, its
+  // FIRST payload, the next block's LAST header and its LAST payload.
+  std::vector<uint64_t> ends;
+  const std::vector<Expected> want = WriteRecords(dir.path, {0, 1, kBlockSize - 300 - 33 - kHeaderSize, 700}, &ends);
+  const Bytes file = ReadFile(dir.path + "/" + SegmentFiles(dir.path)[0]);
+  CHECK_EQ(ends[2], kBlockSize - 300);
+  for (size_t cut = ends[2]; cut < ends[3]; ++cut) CheckTruncationAt(file, cut, want, ends, true);
+}
+
+TEST(TruncationInsideAMultiBlockRecordReturnsOnlyTheEarlierOnes) {
+  TempDir dir;
+  std::vector<uint64_t> ends;
+  const std::vector<Expected> want = WriteRecords(dir.path, {100, 3 * kBlockSize + 500}, &ends);
+  const Bytes file = ReadFile(dir.path + "/" + SegmentFiles(dir.path)[0]);
+  for (size_t cut = ends[0]; cut < ends[1]; ++cut) {
+    const size_t in_block = cut % kBlockSize;
+    const bool near_boundary = in_block < 2 * kHeaderSize || in_block > kBlockSize - 2 * kHeaderSize;
+    if (near_boundary || cut % 101 == 0) CheckTruncationAt(file, cut, want, ends, true);
+  }
+}
+
+TEST(FlippedBitInAnyByteOfAnyRecordIsDetected) {
+  TempDir dir(true);
+  // FULL records of 0, 1 and 200 bytes, one that leaves a 10-byte trailer, and one spanning FIRST,
+  // MIDDLE and LAST fragments.
+  std::vector<uint64_t> ends;
+  const std::vector<Expected> want =
+      WriteRecords(dir.path, {0, 1, 200, kBlockSize - 249 - kHeaderSize - 10, 2 * kBlockSize + 100}, &ends);
+  const std::string path = dir.path + "/" + SegmentFiles(dir.path)[0];
+  const Bytes file = ReadFile(path);
+  const int fd = open(path.c_str(), O_WRONLY);
+  CHECK(fd >= 0);
+  // Every byte of every record, and of the zero header-to-be after the last one.
+  for (size_t at = 0; at < ends.back() + kHeaderSize; ++at) {
+    const uint8_t flipped = file[at] ^ static_cast<uint8_t>(1u << (at % 8));
+    CHECK_EQ(pwrite(fd, &flipped, 1, at), 1);
+    size_t intact = 0;
+    while (intact < ends.size() && ends[intact] <= at) ++intact;
+    WalEnd end;
+    CheckRecords(ReadLog(dir.path, 0, &end), want, intact);
+    CHECK_EQ(end.kind, WalEnd::kTornTail);
+    CHECK_EQ(end.offset, intact == 0 ? 0 : ends[intact - 1]);
+    CHECK_EQ(pwrite(fd, &file[at], 1, at), 1);
+  }
+  close(fd);
+}
+
+TEST(FlippedBitBeforeIntactSegmentsIsCorruptionAndOpenRefusesTheLog) {
+  TempDir dir;
+  {
+    std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 4096);
+    for (int i = 0; i < 20; ++i) AppendDurably(*writer, 1, Payload(i, 1000));
+  }
+  const std::vector<std::string> segments = SegmentFiles(dir.path);
+  CHECK(segments.size() >= 3);
+  const std::string victim = dir.path + "/" + segments[1];
+  Bytes file = ReadFile(victim);
+  file[kHeaderSize + 1500] ^= 0x20;  // inside the segment's second record
+  WriteFile(victim, file.data(), file.size());
+
+  std::vector<WalRecord> records;
+  std::string error;
+  WalEnd end;
+  CHECK(!WalReader::ReadAll(dir.path, 0, &records, &error, &end));
+  CHECK_EQ(end.kind, WalEnd::kCorrupt);
+  CHECK(error.find(segments[1]) != std::string::npos);
+  uint64_t second_start = 0;
+  hive::wal::ParseSegmentName(segments[1], &second_start);
+  CHECK_EQ(records.size(), second_start);  // everything before the damaged record, nothing after
+
+  CHECK(WalWriter::Open(dir.path, WalOptions{}, &error) == nullptr);
+  CHECK(error.find("checksum mismatch") != std::string::npos);
+  CHECK(SegmentFiles(dir.path) == segments);
+  CHECK(ReadFile(victim) == file);
+}
+
+TEST(MissingMiddleSegmentIsCorruption) {
+  TempDir dir;
+  {
+    std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 4096);
+    for (int i = 0; i < 20; ++i) AppendDurably(*writer, 1, Payload(i, 1000));
+  }
+  const std::vector<std::string> segments = SegmentFiles(dir.path);
+  CHECK(segments.size() >= 3);
+  std::filesystem::remove(dir.path + "/" + segments[1]);
+  std::vector<WalRecord> records;
+  std::string error;
+  CHECK(!WalReader::ReadAll(dir.path, 0, &records, &error));
+  CHECK(error.find("was expected") != std::string::npos);
+  CHECK(WalWriter::Open(dir.path, WalOptions{}, &error) == nullptr);
+}
+
+TEST(JunkSegmentAfterATornTailIsDeletedOnOpen) {
+  TempDir dir;
+  std::vector<uint64_t> ends;
+  const std::vector<Expected> want = WriteRecords(dir.path, {10, 20, 30}, &ends);
+  const std::string first = dir.path + "/" + hive::wal::SegmentName(1);
+  Bytes file = ReadFile(first);
+  file.resize(ends[2] - 5);  // record 3 torn
+  WriteFile(first, file.data(), file.size());
+  const Bytes junk = Payload(7, 5000);
+  WriteFile(dir.path + "/" + hive::wal::SegmentName(3), junk.data(), junk.size());
+  WriteFile(dir.path + "/" + hive::wal::SegmentName(9), junk.data(), 0);
+
+  WalEnd end;
+  CheckRecords(ReadLog(dir.path, 0, &end), want, 2);
+  CHECK_EQ(end.kind, WalEnd::kTornTail);
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  CHECK_EQ(writer->last_sequence(), 2u);
+  CHECK(SegmentFiles(dir.path) == std::vector<std::string>{hive::wal::SegmentName(1)});
+  CHECK_EQ(AppendDurably(*writer, 5, Payload(3, 30)), 3u);
+  writer.reset();
+  CHECK_EQ(ReadLog(dir.path).size(), 3u);
+}
+
+TEST(ConcurrentAppendsShareOneFdatasyncPerBatch) {
+  TempDir dir;
+  constexpr int kThreads = 8, kPerThread = 250;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 64 << 20);
+  std::vector<uint64_t> returned(kThreads * kPerThread);
+  std::vector<std::atomic<uint64_t>> acknowledged(kThreads * kPerThread);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const Bytes data = Payload(t * 1000 + i, 64 + i);
+        const uint64_t syncs_before = writer->syncs();
+        const size_t slot = t * kPerThread + i;
+        returned[slot] = writer->Append(static_cast<uint8_t>(t), data.data(), data.size(),
+                                        [&, syncs_before, slot](uint64_t sequence, const std::string& error) {
+                                          // Acknowledged only after a sync that began after the append.
+                                          if (!error.empty() || writer->syncs() <= syncs_before) ++failures;
+                                          acknowledged[slot] = sequence;
+                                        });
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  writer->Close();
+  CHECK_EQ(failures.load(), 0);
+  for (size_t slot = 0; slot < returned.size(); ++slot) CHECK_EQ(acknowledged[slot].load(), returned[slot]);
+  CHECK_EQ(writer->syncs(), writer->batches());
+  CHECK(writer->batches() < returned.size());
+
+  const std::vector<WalRecord> records = ReadLog(dir.path);
+  CHECK_EQ(records.size(), returned.size());
+  std::vector<int> next(kThreads, 0);
+  for (size_t i = 0; i < records.size(); ++i) {
+    CHECK_EQ(records[i].sequence, i + 1);
+    const int t = records[i].type;
+    CHECK_EQ(returned[t * kPerThread + next[t]], i + 1);
+    CHECK(records[i].data == Payload(t * 1000 + next[t], 64 + next[t]));
+    ++next[t];
+  }
+}
+
+TEST(DeleteUpToRemovesOnlyWholeOldSegments) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 8192);
+  for (int i = 0; i < 100; ++i) AppendDurably(*writer, 1, Payload(i, 1000));
+  std::vector<uint64_t> firsts;
+  std::string error;
+  CHECK(hive::ListWalSegments(dir.path, &firsts, &error));
+  CHECK(firsts.size() > 5);
+  // A checkpoint in the middle of segment 3 deletes segments 0..2 and keeps 3, which still holds later records.
+  const uint64_t checkpoint = firsts[3] + 1;
+  CHECK(writer->DeleteUpTo(checkpoint, &error));
+  std::vector<uint64_t> left;
+  CHECK(hive::ListWalSegments(dir.path, &left, &error));
+  CHECK(left == std::vector<uint64_t>(firsts.begin() + 3, firsts.end()));
+  const std::vector<WalRecord> records = ReadLog(dir.path);
+  CHECK_EQ(records.front().sequence, firsts[3]);
+  CHECK_EQ(records.back().sequence, 100u);
+  CHECK_EQ(ReadLog(dir.path, checkpoint).front().sequence, checkpoint + 1);
+  // A checkpoint at the last record keeps the segment being written.
+  CHECK(writer->DeleteUpTo(100, &error));
+  CHECK(hive::ListWalSegments(dir.path, &left, &error));
+  CHECK(left == std::vector<uint64_t>{firsts.back()});
+  writer.reset();
+  writer = OpenWriter(dir.path, 8192);
+  CHECK_EQ(writer->last_sequence(), 100u);
+}
+
+TEST(CheckpointsDuringRotationLeaveAContiguousLog) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 4096);
+  std::atomic<uint64_t> durable{0};
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::thread checkpointer([&] {
+    std::string error;
+    while (!done)
+      if (!writer->DeleteUpTo(durable.load() / 2, &error)) ++failures;
+  });
+  for (int i = 0; i < 400; ++i) {
+    const Bytes data = Payload(i, 700);
+    writer->Append(1, data.data(), data.size(), [&](uint64_t sequence, const std::string&) { durable = sequence; });
+    if (i % 4 == 0) AppendDurably(*writer, 2, Payload(i, 10));
+  }
+  writer->Close();
+  done = true;
+  checkpointer.join();
+  CHECK_EQ(failures.load(), 0);
+  const std::vector<WalRecord> records = ReadLog(dir.path);
+  CHECK(!records.empty());
+  CHECK_EQ(records.back().sequence, 500u);
+  for (size_t i = 1; i < records.size(); ++i) CHECK_EQ(records[i].sequence, records[i - 1].sequence + 1);
+}
+
+TEST(ZeroFilledTailIsTheEndOfTheLogNotCorruption) {
+  TempDir dir;
+  const std::vector<Expected> want = WriteRecords(dir.path, {10, 5000, 0});
+  const std::string path = dir.path + "/" + hive::wal::SegmentName(1);
+  CHECK_EQ(std::filesystem::file_size(path), uint64_t{1} << 20);  // preallocated, mostly zeros
+  WalEnd end;
+  CheckRecords(ReadLog(dir.path, 0, &end), want, 3);
+  CHECK_EQ(end.kind, WalEnd::kClean);
+  // Zeros reaching into a short last block, too.
+  std::filesystem::resize_file(path, end.offset + 3 * kBlockSize + 11);
+  CheckRecords(ReadLog(dir.path, 0, &end), want, 3);
+  CHECK_EQ(end.kind, WalEnd::kClean);
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  CHECK_EQ(AppendDurably(*writer, 0, Payload(4, 4)), 4u);
+}
+
+TEST(WriteErrorFailsPendingAppendsAndKeepsAcknowledgedOnes) {
+  TempDir dir;
+  // A file size limit makes writes past 64 KiB fail (EFBIG) the way a full disk does (ENOSPC).
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit;
+  getrlimit(RLIMIT_FSIZE, &old_limit);
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 256 << 10);
+  rlimit limit = old_limit;
+  limit.rlim_cur = 64 << 10;
+  setrlimit(RLIMIT_FSIZE, &limit);
+  std::vector<Expected> acknowledged;
+  std::string first_error;
+  for (uint64_t i = 0; i < 100 && first_error.empty(); ++i) {
+    Expected e{i + 1, 2, Payload(i, 1000)};
+    Acks acks;
+    writer->Append(e.type, e.data.data(), e.data.size(), acks.Callback());
+    acks.Wait(1);
+    if (acks.errors.empty()) acknowledged.push_back(std::move(e));
+    else first_error = acks.errors[0];
+  }
+  CHECK(!first_error.empty());
+  CHECK(first_error.find("write") != std::string::npos);
+  // Failed for good: later appends get the error too, and no sequence.
+  Acks later;
+  CHECK_EQ(writer->Append(2, nullptr, 0, later.Callback()), 0u);
+  later.Wait(1);
+  CHECK_EQ(later.errors.size(), 1u);
+  writer.reset();
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  WalEnd end;
+  CheckRecords(ReadLog(dir.path, 0, &end), acknowledged, acknowledged.size());
+  writer = OpenWriter(dir.path, 256 << 10);
+  CHECK_EQ(writer->last_sequence(), acknowledged.size());
+}
+
+TEST(AppendAfterCloseFailsAtOnce) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  writer->Close();
+  std::string error;
+  uint64_t sequence = 99;
+  CHECK_EQ(writer->Append(1, nullptr, 0, [&](uint64_t s, const std::string& e) { sequence = s, error = e; }), 0u);
+  CHECK_EQ(sequence, 0u);
+  CHECK(!error.empty());
+}
+
+TEST(OpenCreatesMissingParentDirectories) {
+  TempDir dir;
+  const std::string nested = dir.path + "/a/b/wal";
+  {
+    std::unique_ptr<WalWriter> writer = OpenWriter(nested);
+    AppendDurably(*writer, 1, Payload(1, 1));
+  }
+  CHECK_EQ(ReadLog(nested).size(), 1u);
+}
+
+TEST(SecondWriterOnTheSameDirectoryIsRefused) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  std::string error;
+  CHECK(WalWriter::Open(dir.path, WalOptions{}, &error) == nullptr);
+  CHECK(error.find("LOCK") != std::string::npos);
+  writer.reset();
+  CHECK(WalWriter::Open(dir.path, WalOptions{}, &error) != nullptr);
+}
+
+TEST(StreamingReaderReturnsWhatReadAllDoes) {
+  TempDir dir;
+  const std::vector<Expected> want = WriteRecords(dir.path, {3, 40000, 0, 7});
+  std::string error;
+  std::unique_ptr<WalReader> reader = WalReader::Open(dir.path, 1, &error);
+  CHECK(reader != nullptr);
+  std::vector<WalRecord> got;
+  WalRecord record;
+  while (reader->Next(&record)) got.push_back(record);
+  CHECK_EQ(reader->end().kind, WalEnd::kClean);
+  CHECK_EQ(reader->end().next_sequence, 5u);
+  CheckRecords(got, std::vector<Expected>(want.begin() + 1, want.end()), 3);
+}
+
+TEST(WithoutSyncNothingIsFdatasynced) {
+  TempDir dir;
+  WalOptions options;
+  options.sync = false;
+  std::string error;
+  std::unique_ptr<WalWriter> writer = WalWriter::Open(dir.path, options, &error);
+  CHECK(writer != nullptr);
+  for (int i = 0; i < 10; ++i) AppendDurably(*writer, 1, Payload(i, 10));
+  CHECK_EQ(writer->syncs(), 0u);
+  CHECK_EQ(writer->batches(), 10u);
+  writer.reset();
+  CHECK_EQ(ReadLog(dir.path).size(), 10u);
+}
+
+TEST(ReadingAMissingDirectoryIsAnError) {
+  std::vector<WalRecord> records;
+  std::string error;
+  WalEnd end;
+  CHECK(!WalReader::ReadAll("/nonexistent/wal", 0, &records, &error, &end));
+  CHECK_EQ(end.kind, WalEnd::kIoError);
+  CHECK(!error.empty());
+}
