@@ -34,7 +34,7 @@ if [ "${CI:-}" = "true" ] || [ "${HIVE_SANITIZE:-}" = "1" ]; then
   if command -v clang++ >/dev/null; then
     echo "native engines: WAL reader fuzzing for ${HIVE_FUZZ_SECONDS:-60}s (native/fuzz/README.md)"
     if cmake -S native -B build-native/fuzz -DCMAKE_BUILD_TYPE=Release -DHIVE_FUZZ=ON -DHIVE_SANITIZE=ON \
-         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link >/dev/null &&
+         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null &&
        cmake --build build-native/fuzz -j2 --target wal_reader_fuzz >/dev/null &&
        mkdir -p build-native/fuzz/corpus &&
        (cd build-native/fuzz && ./wal_reader_fuzz -max_total_time="${HIVE_FUZZ_SECONDS:-60}" -max_len=4096 corpus 2>&1 | tail -3); then

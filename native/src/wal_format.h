@@ -4,6 +4,7 @@
 //
 // A log is a directory of segment files named by the sequence of their first record, printed as 20
 // decimal digits so names sort in log order: 00000000000000000001.wal, 00000000000000004097.wal, …
+// (and recycled segments, *.free, below).
 // Sequences start at 1 and are consecutive across the whole log. A logical record never spans segments.
 // A segment is cut into kBlockSize-byte blocks, counted from its first byte (its last block may be short):
 //
@@ -36,6 +37,15 @@
 //
 // Had record 2's LAST fragment ended at 65526, the 10 bytes up to 65536 would be a zero trailer and the
 // next fragment would start at 65536.
+//
+// Recycling: a checkpointed segment's file is renamed to <its first sequence, 20 digits>.free and later
+// renamed to a new segment's name and written over from byte 0. On ext4 (and XFS), filling preallocated
+// blocks makes every fdatasync commit the journal to mark them written, while overwriting written blocks
+// does not: measured here, a 870 KB write + fdatasync took 2.1 ms into a fallocated file and 1.2 ms over
+// an old one. So the last segment may hold, after its last record, an older segment's bytes: fragments
+// with sequences below the segment's name, or the middle of one. No reader accepts them (the sequence
+// check), and they read like a torn tail, which is what they are to this log. Every other segment is cut
+// to its last record, durably, before the next one is started.
 #pragma once
 
 #include <algorithm>
@@ -118,15 +128,18 @@ inline void AppendRecord(std::vector<uint8_t>* out, uint64_t out_offset, uint64_
   });
 }
 
-inline std::string SegmentName(uint64_t first_sequence) {
+constexpr char kSegmentSuffix[] = ".wal";
+constexpr char kFreeSuffix[] = ".free";  // a recycled segment waiting for reuse: not part of the log
+
+inline std::string SegmentName(uint64_t first_sequence, const char* suffix = kSegmentSuffix) {
   char name[32];
-  std::snprintf(name, sizeof name, "%020llu.wal", static_cast<unsigned long long>(first_sequence));
+  std::snprintf(name, sizeof name, "%020llu%s", static_cast<unsigned long long>(first_sequence), suffix);
   return name;
 }
 
 // True for a name SegmentName could have produced (sequences start at 1); other files are not the log's.
-inline bool ParseSegmentName(const std::string& name, uint64_t* first_sequence) {
-  if (name.size() != 24 || name.compare(20, 4, ".wal") != 0) return false;
+inline bool ParseSegmentName(const std::string& name, uint64_t* first_sequence, const char* suffix = kSegmentSuffix) {
+  if (name.size() < 20 || name.compare(20, std::string::npos, suffix) != 0) return false;
   uint64_t v = 0;
   for (int i = 0; i < 20; ++i) {
     if (name[i] < '0' || name[i] > '9') return false;

@@ -38,9 +38,9 @@ ssize_t ReadFully(int fd, uint8_t* buf, size_t n, uint64_t offset) {
   return static_cast<ssize_t>(got);
 }
 
-// Whether the segment's first fragment is intact: the test that tells corruption from a torn tail.
-// 1 intact, 0 not, -1 unreadable (*error set).
-int SegmentStartsIntact(const std::string& path, std::string* error) {
+// Whether the segment begins with an intact fragment of its own (not a recycled file's old bytes): the
+// test that tells corruption from a torn tail. 1 intact, 0 not, -1 unreadable (*error set).
+int SegmentStartsIntact(const std::string& path, uint64_t first_sequence, std::string* error) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = ErrnoMessage("open " + path, errno);
@@ -58,7 +58,7 @@ int SegmentStartsIntact(const std::string& path, std::string* error) {
   const uint8_t* h = block.data();
   const size_t length = wal::GetLe(h + 4, 2);
   const bool starts = h[6] == wal::kFull || h[6] == wal::kFirst;
-  return starts && kHeaderSize + length <= static_cast<size_t>(n) &&
+  return starts && wal::GetLe(h + 8, 8) == first_sequence && kHeaderSize + length <= static_cast<size_t>(n) &&
          wal::GetLe(h, 4) == wal::FragmentChecksum(h, h + kHeaderSize, length);
 }
 
@@ -262,7 +262,7 @@ void WalReader::StopAtBadRecord(const std::string& segment, uint64_t offset, con
   for (size_t i = first_later_segment; i < segments_.size(); ++i) {
     std::string error;
     const std::string later = wal::SegmentName(segments_[i]);
-    const int intact = SegmentStartsIntact(dir_ + "/" + later, &error);
+    const int intact = SegmentStartsIntact(dir_ + "/" + later, segments_[i], &error);
     if (intact < 0) return StopWithIoError(error);
     if (intact == 1) {
       end_.kind = WalEnd::kCorrupt;

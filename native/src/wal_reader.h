@@ -7,11 +7,14 @@
 // A bad record is either a torn tail or corruption. A crash can only tear what was written but not
 // yet synced, and a writer syncs a segment before it creates the next one, so a crash's damage is
 // always at the end of the log: whatever follows a bad record was never acknowledged. Hence:
-//   torn tail  — no later segment begins with an intact record. Normal after a crash; the records
-//                before it are the whole durable log, and WalWriter::Open truncates the rest away.
+//   torn tail  — no later segment begins with an intact record. Normal after a crash, and at the end
+//                of a recycled segment (wal_format.h); the records before it are the whole durable
+//                log, and WalWriter::Open truncates the rest away.
 //   corruption — an intact record follows in a later segment, so the damage is inside the durable log
 //                (media error, a segment deleted by hand). Reading fails, and WalWriter::Open refuses
 //                the directory rather than drop records that may have been acknowledged.
+// The limit of this: damage inside the last segment always reads as a torn tail, even a media error in
+// an acknowledged record, since nothing on disk tells the two apart there.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 #include "wal_writer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -17,6 +18,10 @@ namespace hive {
 namespace {
 
 const std::string kNoError;
+
+// Recycled segments kept for reuse; more would only hold disk space, as a checkpoint usually frees a
+// segment or two and each rotation takes one.
+constexpr size_t kMaxFreeSegments = 4;
 
 std::string ErrnoMessage(const std::string& what, int err) {
   return what + ": " + std::system_category().message(err);
@@ -52,7 +57,8 @@ bool MakeDirs(const std::string& dir, std::string* error) {
   return true;
 }
 
-// Allocating the segment up front means a batch's fdatasync never has to persist a new file size.
+// Allocating the segment up front means a batch's fdatasync never has to persist a new file size (on
+// ext4 it still commits the blocks' change to written, which recycling avoids: wal_format.h).
 // Filesystems without fallocate just grow the file as it is written.
 bool Preallocate(int fd, uint64_t bytes, const std::string& path, std::string* error) {
   if (bytes == 0) return true;
@@ -106,7 +112,7 @@ bool WalWriter::Recover(std::string* error) {
     return false;
   }
   last_sequence_ = end.next_sequence - 1;
-  if (end.segment.empty()) return StartSegment(end.next_sequence, 0, error);
+  if (end.segment.empty()) return CollectFreeSegments(error) && StartSegment(end.next_sequence, 0, error);
 
   std::vector<uint64_t> segments;
   uint64_t tail_first = 0;
@@ -123,6 +129,7 @@ bool WalWriter::Recover(std::string* error) {
     segments.pop_back();
   }
   segments_ = segments;
+  if (!CollectFreeSegments(error)) return false;
 
   path_ = dir_ + "/" + end.segment;
   fd_ = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
@@ -130,8 +137,8 @@ bool WalWriter::Recover(std::string* error) {
     *error = ErrnoMessage("open " + path_, errno);
     return false;
   }
-  // Cut at the end of the intact log: the torn record, and any stale bytes beyond a zero hole that new
-  // records could otherwise end up adjoining. Synced before anything is written over it.
+  // Cut at the end of the intact log: a torn record, a recycled file's old bytes, and anything beyond a
+  // zero hole, which new records could otherwise end up adjoining. Synced before anything is written.
   if (ftruncate(fd_, static_cast<off_t>(end.offset)) != 0) {
     *error = ErrnoMessage("truncate " + path_, errno);
     return false;
@@ -229,8 +236,9 @@ bool WalWriter::Flush(std::string* error) {
 
 bool WalWriter::StartSegment(uint64_t first_sequence, uint64_t min_bytes, std::string* error) {
   if (fd_ >= 0) {
-    // Hands back the unused preallocation; the segment's records are already durable.
-    if (ftruncate(fd_, static_cast<off_t>(offset_)) != 0) {
+    // Cut the finished segment at its last record, durably, before the next one holds anything: in a
+    // recycled file what lies beyond is an older segment's bytes, which only the last segment may have.
+    if (ftruncate(fd_, static_cast<off_t>(offset_)) != 0 || fsync(fd_) != 0) {
       *error = ErrnoMessage("truncate " + path_, errno);
       return false;
     }
@@ -238,7 +246,20 @@ bool WalWriter::StartSegment(uint64_t first_sequence, uint64_t min_bytes, std::s
     fd_ = -1;
   }
   path_ = dir_ + "/" + wal::SegmentName(first_sequence);
-  fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  std::string recycled;
+  {
+    std::lock_guard<std::mutex> lock(segments_mu_);
+    if (!free_.empty()) {
+      recycled = free_.back();
+      free_.pop_back();
+    }
+  }
+  // A recycled file that has gone missing just means a new file.
+  if (!recycled.empty() && rename(recycled.c_str(), path_.c_str()) != 0 && errno != ENOENT) {
+    *error = ErrnoMessage("reuse " + recycled, errno);
+    return false;
+  }
+  fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     *error = ErrnoMessage("create " + path_, errno);
     return false;
@@ -258,16 +279,41 @@ bool WalWriter::StartSegment(uint64_t first_sequence, uint64_t min_bytes, std::s
 
 bool WalWriter::DeleteUpTo(uint64_t sequence, std::string* error) {
   std::lock_guard<std::mutex> lock(segments_mu_);
-  // Segment i holds sequences up to segments_[i + 1] - 1. Oldest first, each deletion synced before the
+  // Segment i holds sequences up to segments_[i + 1] - 1. Oldest first, each removal synced before the
   // next, so a crash part way leaves a contiguous log rather than one with a hole the reader rejects.
   while (segments_.size() > 1 && segments_[1] - 1 <= sequence) {
     const std::string path = dir_ + "/" + wal::SegmentName(segments_.front());
+    const std::string free_path = dir_ + "/" + wal::SegmentName(segments_.front(), wal::kFreeSuffix);
+    const bool keep = free_.size() < kMaxFreeSegments;
+    if (keep ? rename(path.c_str(), free_path.c_str()) != 0 : unlink(path.c_str()) != 0 && errno != ENOENT) {
+      *error = ErrnoMessage((keep ? "recycle " : "delete ") + path, errno);
+      return false;
+    }
+    if (!SyncDir(dir_, error)) return false;
+    if (keep) free_.push_back(free_path);
+    segments_.erase(segments_.begin());
+  }
+  return true;
+}
+
+bool WalWriter::CollectFreeSegments(std::string* error) {
+  DIR* d = opendir(dir_.c_str());
+  if (d == nullptr) {
+    *error = ErrnoMessage("open directory " + dir_, errno);
+    return false;
+  }
+  std::vector<std::string> extra;
+  while (const dirent* entry = readdir(d)) {
+    uint64_t first;
+    if (!wal::ParseSegmentName(entry->d_name, &first, wal::kFreeSuffix)) continue;
+    (free_.size() < kMaxFreeSegments ? free_ : extra).push_back(dir_ + "/" + entry->d_name);
+  }
+  closedir(d);
+  for (const std::string& path : extra) {
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
       *error = ErrnoMessage("delete " + path, errno);
       return false;
     }
-    if (!SyncDir(dir_, error)) return false;
-    segments_.erase(segments_.begin());
   }
   return true;
 }

@@ -7,8 +7,9 @@
 // machine; a record whose callback has not fired, or fired with an error, may or may not be in the log
 // after recovery (if it is, it is intact and in sequence).
 //
-// Files: segments as wal_format.h describes, plus LOCK, which an open writer holds with flock so that a
-// second writer on the same directory (in this process or another) fails to open instead of interleaving.
+// Files: segments and recycled segments as wal_format.h describes, plus LOCK, which an open writer holds
+// with flock so that a second writer on the same directory (in this process or another) fails to open
+// instead of interleaving.
 #pragma once
 
 #include <atomic>
@@ -45,13 +46,15 @@ class WalWriter {
   static std::unique_ptr<WalWriter> Open(const std::string& dir, const WalOptions& options, std::string* error);
 
   // Thread-safe and never waits for I/O: copies the payload, assigns the next sequence and returns it,
-  // and later calls done(sequence, "") once the record is durable. After an I/O error the writer is
-  // failed: this and every later append completes with that error (sequence 0, also returned). After
-  // Close, done(0, error) runs at once on the calling thread.
+  // and later calls done(sequence, "") once the record is durable. An I/O error fails the writer for
+  // good: the records of the batch it hit complete with their sequence and the error, every later
+  // append with sequence 0 (also returned) and the error. After Close, done(0, error) runs at once on
+  // the calling thread.
   uint64_t Append(uint8_t type, const uint8_t* data, size_t len, Callback done);
 
-  // Deletes, oldest first, each segment whose records all have sequence ≤ `sequence` (a checkpoint);
-  // never the segment being written. False and *error if a file could not be deleted.
+  // Removes from the log, oldest first, each segment whose records all have sequence ≤ `sequence` (a
+  // checkpoint); never the segment being written. A few removed files are kept as *.free for new
+  // segments to reuse (wal_format.h says why), the rest are deleted. False and *error on a file error.
   bool DeleteUpTo(uint64_t sequence, std::string* error);
 
   // The sequence of the last record appended (durable or not); after Open, the last intact record's.
@@ -80,6 +83,7 @@ class WalWriter {
   size_t WriteBatch(const std::vector<Pending>& batch, std::string* error);
   bool Flush(std::string* error);
   bool StartSegment(uint64_t first_sequence, uint64_t min_bytes, std::string* error);
+  bool CollectFreeSegments(std::string* error);
 
   const std::string dir_;
   const WalOptions options_;
@@ -101,6 +105,7 @@ class WalWriter {
 
   std::mutex segments_mu_;
   std::vector<uint64_t> segments_;  // guarded by segments_mu_: first sequences; back() is being written
+  std::vector<std::string> free_;   // guarded by segments_mu_: paths of recycled segments
 
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> batches_{0};

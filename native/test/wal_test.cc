@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -484,6 +483,67 @@ TEST(DeleteUpToRemovesOnlyWholeOldSegments) {
   writer.reset();
   writer = OpenWriter(dir.path, 8192);
   CHECK_EQ(writer->last_sequence(), 100u);
+}
+
+size_t FreeFiles(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    uint64_t first;
+    n += hive::wal::ParseSegmentName(entry.path().filename().string(), &first, hive::wal::kFreeSuffix);
+  }
+  return n;
+}
+
+TEST(CheckpointedSegmentsAreRecycledAndTheirOldRecordsNeverRead) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 8192);
+  for (int i = 1; i <= 60; ++i) CHECK_EQ(AppendDurably(*writer, 1, Payload(i, 1000)), static_cast<uint64_t>(i));
+  std::string error;
+  CHECK(writer->DeleteUpTo(40, &error));
+  const size_t recycled = FreeFiles(dir.path);
+  CHECK(recycled > 0);
+  // Rotations take the recycled files: the new segments are old files full of old records.
+  for (int i = 61; i <= 120; ++i) CHECK_EQ(AppendDurably(*writer, 1, Payload(i, 1000 + i)), static_cast<uint64_t>(i));
+  CHECK(FreeFiles(dir.path) < recycled);
+  auto check_log = [&](uint64_t last) {
+    const std::vector<WalRecord> records = ReadLog(dir.path);
+    CHECK_EQ(records.back().sequence, last);
+    for (size_t i = 0; i < records.size(); ++i) {
+      const uint64_t s = records[i].sequence;
+      CHECK_EQ(s, records.front().sequence + i);
+      CHECK(records[i].data == Payload(s, s <= 60 ? 1000 : 1000 + s));
+    }
+  };
+  check_log(120);
+  writer.reset();
+  writer = OpenWriter(dir.path, 8192);
+  CHECK_EQ(writer->last_sequence(), 120u);
+  CHECK_EQ(AppendDurably(*writer, 1, Payload(121, 1121)), 121u);
+  check_log(121);
+}
+
+TEST(RecycledFileRenamedBeforeItsFirstWriteReadsAsATornTail) {
+  TempDir dir;
+  {
+    std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 8192);
+    for (int i = 1; i <= 30; ++i) AppendDurably(*writer, 1, Payload(i, 1000));
+    std::string error;
+    CHECK(writer->DeleteUpTo(20, &error));
+  }
+  // As if the writer crashed right after renaming a recycled file to the next segment's name.
+  std::string free_name;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path))
+    if (entry.path().extension() == ".free") free_name = entry.path().string();
+  CHECK(!free_name.empty());
+  std::filesystem::rename(free_name, dir.path + "/" + hive::wal::SegmentName(31));
+  WalEnd end;
+  const std::vector<WalRecord> records = ReadLog(dir.path, 0, &end);
+  CHECK_EQ(records.back().sequence, 30u);
+  CHECK_EQ(end.kind, WalEnd::kTornTail);
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 8192);
+  CHECK_EQ(AppendDurably(*writer, 1, Payload(31, 5)), 31u);
+  writer.reset();
+  CHECK_EQ(ReadLog(dir.path).back().sequence, 31u);
 }
 
 TEST(CheckpointsDuringRotationLeaveAContiguousLog) {
