@@ -71,6 +71,23 @@ t.test('ec2 - DescribeInstanceTypes Filters, InstanceTypes and MaxResults round-
   t.equal(out.NextToken, 'next & <more>')
 })
 
+/** Nested lists of structures, the EC2 query form the old hand-written parser got wrong. */
+const RUN_INSTANCES: RunInstancesCommandInput = {
+  ImageId: 'ami-1',
+  MinCount: 1,
+  MaxCount: 2,
+  InstanceType: 't3.micro',
+  BlockDeviceMappings: [
+    { DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8, VolumeType: 'gp3', DeleteOnTermination: true } },
+    { DeviceName: '/dev/sdb', NoDevice: '' }
+  ],
+  TagSpecifications: [
+    { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'web' }, { Key: 'env', Value: 'a b&c=d' }] },
+    { ResourceType: 'volume', Tags: [{ Key: 'k', Value: 'v' }] }
+  ],
+  ClientToken: 'token-1'
+}
+
 t.test('ec2 - RunInstances nested BlockDeviceMappings and TagSpecifications round-trip through the SDK', async t => {
   const x: Exchange = {}
   const launched = new Date('2024-05-01T10:20:30.000Z')
@@ -85,36 +102,8 @@ t.test('ec2 - RunInstances nested BlockDeviceMappings and TagSpecifications roun
       Tags: [{ Key: 'Name', Value: 'web' }],
       BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeId: 'vol-1', Status: 'attaching', DeleteOnTermination: true } }]
     }]
-  }), x).send(new RunInstancesCommand({
-    ImageId: 'ami-1',
-    MinCount: 1,
-    MaxCount: 2,
-    InstanceType: 't3.micro',
-    BlockDeviceMappings: [
-      { DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8, VolumeType: 'gp3', DeleteOnTermination: true } },
-      { DeviceName: '/dev/sdb', NoDevice: '' }
-    ],
-    TagSpecifications: [
-      { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'web' }, { Key: 'env', Value: 'a b&c=d' }] },
-      { ResourceType: 'volume', Tags: [{ Key: 'k', Value: 'v' }] }
-    ],
-    ClientToken: 'token-1'
-  }))
-  t.same(x.parsed?.input, {
-    ImageId: 'ami-1',
-    MinCount: 1,
-    MaxCount: 2,
-    InstanceType: 't3.micro',
-    BlockDeviceMappings: [
-      { DeviceName: '/dev/sda1', Ebs: { VolumeSize: 8, VolumeType: 'gp3', DeleteOnTermination: true } },
-      { DeviceName: '/dev/sdb', NoDevice: '' }
-    ],
-    TagSpecifications: [
-      { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'web' }, { Key: 'env', Value: 'a b&c=d' }] },
-      { ResourceType: 'volume', Tags: [{ Key: 'k', Value: 'v' }] }
-    ],
-    ClientToken: 'token-1'
-  })
+  }), x).send(new RunInstancesCommand(RUN_INSTANCES))
+  t.same(x.parsed?.input, RUN_INSTANCES, 'parses back into exactly what the SDK was given')
   const i = out.Instances?.[0]
   t.equal(out.ReservationId, 'r-1')
   t.equal(i?.ImageId, 'ami-1')
