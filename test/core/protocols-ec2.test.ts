@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  DescribeAccountAttributesCommand, DescribeInstanceTypesCommand, EC2Client, RunInstancesCommand, DeleteKeyPairCommand
+  DescribeAccountAttributesCommand, DescribeInstanceTypesCommand, EC2Client, RunInstancesCommand, type RunInstancesCommandInput, DeleteKeyPairCommand
 } from '@aws-sdk/client-ec2'
 import { AwsError } from '../../core/errors.js'
 import type { HttpRequest } from '../../core/http.js'
