@@ -35,11 +35,12 @@ interface NativeAddon {
   crc32cKernel: string
   ReedSolomon: new (k: number, m: number, kernel?: string) => NativeReedSolomon
   crc32c: (data: Uint8Array, prev: number) => number
-  Wal: new (dir: string, segmentBytes: number, sync: boolean, onDurable: (sequence: number, error: string | null) => void) => NativeWal
+  Wal: new (dir: string, segmentBytes: number, sync: boolean, onDurable: (sequence: number, error: string | null, segment: number, offset: number) => void) => NativeWal
   readWal: (dir: string, after: number, done: (err: Error | null, records?: WalRecord[]) => void) => void
+  readWalRecord: (dir: string, segment: number, offset: number, sequence: number, length: number, done: (err: Error | null, data?: Buffer) => void) => void
 }
 
-const EXPECTED_ABI = 2
+const EXPECTED_ABI = 3
 
 const addon = ((): NativeAddon => {
   const loaded = createRequire(import.meta.url)('../build/Release/hive_native.node') as NativeAddon
@@ -150,7 +151,28 @@ export interface WalRecord {
   sequence: number
   type: number
   data: Buffer
+  /** Where the record lies, as in WalLocation: a recovery scan rebuilds an index from these. */
+  segment: number
+  offset: number
 }
+
+/** Where a durable record lies: with its sequence and length, enough for readWalRecord to find and check it alone. */
+export interface WalLocation {
+  sequence: number
+  /** The segment holding it, named by its first sequence. */
+  segment: number
+  /** The byte offset of the record's first fragment header in that segment. */
+  offset: number
+  /** Payload bytes. */
+  length: number
+}
+
+/**
+ * Why readWalRecord failed, as its Error's `code`: WAL_MISSING, the record is no longer in the log
+ * (a checkpoint removed its segment, or the segment ends before it); WAL_CORRUPT, the bytes there are
+ * not that record (checksum, sequence, length or layout wrong); WAL_IO, the segment could not be read.
+ */
+export type WalReadErrorCode = 'WAL_MISSING' | 'WAL_CORRUPT' | 'WAL_IO'
 
 /**
  * A write-ahead log (native/src/wal_format.h) with group commit: concurrent appends share one write
@@ -159,11 +181,12 @@ export interface WalRecord {
  */
 export class Wal {
   readonly #native: NativeWal
-  readonly #pending = new Map<number, { resolve: (seq: number) => void, reject: (e: Error) => void }>()
+  readonly #pending = new Map<number, { length: number, resolve: (at: WalLocation) => void, reject: (e: Error) => void }>()
   #closed = false
 
   private constructor (dir: string, opts: WalOptions) {
-    this.#native = new addon.Wal(dir, opts.segmentBytes ?? 64 * 1024 * 1024, opts.sync ?? true, (seq, error) => this.#durable(seq, error))
+    this.#native = new addon.Wal(dir, opts.segmentBytes ?? 64 * 1024 * 1024, opts.sync ?? true,
+      (seq, error, segment, offset) => this.#durable(seq, error, segment, offset))
   }
 
   static open (dir: string, opts: WalOptions = {}): Wal {
@@ -175,13 +198,18 @@ export class Wal {
 
   /** Appends one record of `type` (0–255); resolves with its sequence once durable. */
   async append (type: number, data: Uint8Array): Promise<number> {
+    return (await this.appendLocated(type, data)).sequence
+  }
+
+  /** As append; resolves with where the record landed, from which readWalRecord can read it back. */
+  async appendLocated (type: number, data: Uint8Array): Promise<WalLocation> {
     if (this.#closed) throw new Error('the WAL is closed')
     if (!Number.isInteger(type) || type < 0 || type > 255) throw new RangeError('type must be 0–255')
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array (Buffer)')
-    return await new Promise<number>((resolve, reject) => {
+    return await new Promise<WalLocation>((resolve, reject) => {
       if (this.#pending.size === 0) this.#native.ref()
       const seq = this.#native.append(type, data)
-      this.#pending.set(seq, { resolve, reject })
+      this.#pending.set(seq, { length: data.length, resolve, reject })
     })
   }
 
@@ -205,7 +233,7 @@ export class Wal {
     await new Promise<void>((resolve, reject) => this.#native.close(e => e === null ? resolve() : reject(e)))
   }
 
-  #durable (seq: number, error: string | null): void {
+  #durable (seq: number, error: string | null, segment: number, offset: number): void {
     // A failed writer reports later appends with sequence 0: they all fail with the same error.
     if (seq === 0 && error !== null) {
       for (const p of this.#pending.values()) p.reject(new Error(error))
@@ -213,8 +241,8 @@ export class Wal {
     } else {
       const p = this.#pending.get(seq)
       this.#pending.delete(seq)
-      if (error === null) p?.resolve(seq)
-      else p?.reject(new Error(error))
+      if (error !== null) p?.reject(new Error(error))
+      else if (p !== undefined) p.resolve({ sequence: seq, segment, offset, length: p.length })
     }
     if (this.#pending.size === 0 && !this.#closed) this.#native.unref()
   }
@@ -223,4 +251,20 @@ export class Wal {
 /** Every intact record with sequence > `after`, in order. Rejects when the log is corrupt before its tail. */
 export async function readWal (dir: string, after = 0): Promise<WalRecord[]> {
   return await new Promise((resolve, reject) => addon.readWal(dir, after, (e, records) => e === null ? resolve(records ?? []) : reject(e)))
+}
+
+/**
+ * Reads the one record at `at` (from appendLocated or readWal) off the event loop, checking its
+ * checksums, sequence and length, while a Wal may be appending to the same directory. Rejects with an
+ * Error whose `code` is a WalReadErrorCode.
+ */
+export async function readWalRecord (dir: string, at: WalLocation): Promise<Buffer> {
+  if (typeof dir !== 'string' || dir === '') throw new TypeError('dir must be a directory path')
+  const { sequence, segment, offset, length } = at
+  if (!Number.isSafeInteger(sequence) || sequence < 1) throw new RangeError('sequence must be an integer ≥ 1')
+  if (!Number.isSafeInteger(segment) || segment < 1 || segment > sequence) throw new RangeError('segment must be an integer from 1 to the sequence')
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer ≥ 0')
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be an integer ≥ 0')
+  return await new Promise((resolve, reject) => addon.readWalRecord(dir, segment, offset, sequence, length,
+    (e, data) => e === null ? resolve(data as Buffer) : reject(e)))
 }

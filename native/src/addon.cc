@@ -19,7 +19,7 @@
 namespace {
 
 // Bumped whenever the JS-visible surface of the addon changes, so core/native.ts can refuse a stale build.
-constexpr uint32_t kAbiVersion = 2;
+constexpr uint32_t kAbiVersion = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Shard lists: JS arrays of Uint8Array, all of one length.
@@ -207,19 +207,23 @@ napi_value Crc32c(napi_env env, napi_callback_info cbinfo) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// WAL: new Wal(dir, segmentBytes, sync, onDurable(sequence, error)); append(type, bytes) → sequence.
-// Durability is reported from the writer's I/O thread through one thread-safe function.
+// WAL: new Wal(dir, segmentBytes, sync, onDurable(sequence, error, segment, offset));
+// append(type, bytes) → sequence. Durability is reported from the writer's I/O thread through one
+// thread-safe function. Sequences and offsets stay below 2^53, so they travel as plain numbers.
 // ---------------------------------------------------------------------------------------------
 
 struct Durable {
   uint64_t sequence;
   std::string error;
+  hive::WalLocation location;
 };
 
 void CallOnDurable(Napi::Env env, Napi::Function fn, void* /*context*/, Durable* d) {
   if (env != nullptr && fn != nullptr) {
     fn.Call({Napi::Number::New(env, static_cast<double>(d->sequence)),
-             d->error.empty() ? env.Null() : Napi::String::New(env, d->error)});
+             d->error.empty() ? env.Null() : Napi::String::New(env, d->error),
+             Napi::Number::New(env, static_cast<double>(d->location.segment)),
+             Napi::Number::New(env, static_cast<double>(d->location.offset))});
   }
   delete d;
 }
@@ -291,9 +295,10 @@ class Wal : public Napi::ObjectWrap<Wal> {
     auto type = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
     auto bytes = info[1].As<Napi::Uint8Array>();
     OnDurable tsfn = tsfn_;
-    uint64_t seq = wal_->Append(type, bytes.Data(), bytes.ByteLength(), [tsfn](uint64_t sequence, const std::string& error) mutable {
-      tsfn.NonBlockingCall(new Durable{sequence, error});
-    });
+    uint64_t seq = wal_->Append(type, bytes.Data(), bytes.ByteLength(),
+                                [tsfn](uint64_t sequence, const std::string& error, const hive::WalLocation& at) mutable {
+                                  tsfn.NonBlockingCall(new Durable{sequence, error, at});
+                                });
     return Napi::Number::New(info.Env(), static_cast<double>(seq));
   }
 
@@ -342,6 +347,8 @@ class ReadWork : public Napi::AsyncWorker {
       o.Set("sequence", Napi::Number::New(env, static_cast<double>(r.sequence)));
       o.Set("type", Napi::Number::New(env, r.type));
       o.Set("data", Napi::Buffer<uint8_t>::Copy(env, r.data.data(), r.data.size()));
+      o.Set("segment", Napi::Number::New(env, static_cast<double>(r.location.segment)));
+      o.Set("offset", Napi::Number::New(env, static_cast<double>(r.location.offset)));
       out[static_cast<uint32_t>(i)] = o;
     }
     Callback().Call({env.Null(), out});
@@ -359,6 +366,51 @@ Napi::Value ReadWal(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// readWalRecord(dir, segment, offset, sequence, length, callback(err, buffer)) — one record, off the
+// loop; err.code tells a record that is gone (WAL_MISSING) from one that is damaged (WAL_CORRUPT).
+class ReadAtWork : public Napi::AsyncWorker {
+ public:
+  ReadAtWork(Napi::Function cb, std::string dir, hive::WalLocation at, uint64_t sequence, size_t length)
+      : Napi::AsyncWorker(cb, "hive.wal.readAt"), dir_(std::move(dir)), at_(at), sequence_(sequence), length_(length) {}
+  void Execute() override {
+    std::string error;
+    result_ = hive::ReadRecordAt(dir_, at_, sequence_, length_, &data_, &error);
+    if (result_ != hive::WalReadResult::kOk) SetError(error);
+  }
+  void OnOK() override {
+    if (data_.empty()) {
+      Callback().Call({Env().Null(), Napi::Buffer<uint8_t>::New(Env(), 0)});
+      return;
+    }
+    // Handed over, not copied: a shard record is megabytes.
+    auto* data = new std::vector<uint8_t>(std::move(data_));
+    auto free = [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; };
+    Callback().Call({Env().Null(), Napi::Buffer<uint8_t>::NewOrCopy(Env(), data->data(), data->size(), free, data)});
+  }
+  void OnError(const Napi::Error& e) override {
+    const char* code = result_ == hive::WalReadResult::kMissing   ? "WAL_MISSING"
+                       : result_ == hive::WalReadResult::kCorrupt ? "WAL_CORRUPT"
+                                                                  : "WAL_IO";
+    e.Set("code", Napi::String::New(Env(), code));
+    Callback().Call({e.Value()});
+  }
+
+ private:
+  std::string dir_;
+  hive::WalLocation at_;
+  uint64_t sequence_;
+  size_t length_;
+  std::vector<uint8_t> data_;
+  hive::WalReadResult result_ = hive::WalReadResult::kOk;
+};
+
+Napi::Value ReadWalRecord(const Napi::CallbackInfo& info) {
+  auto number = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().Int64Value()); };
+  (new ReadAtWork(info[5].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(), {number(1), number(2)},
+                  number(3), static_cast<size_t>(number(4))))->Queue();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   exports.Set("ReedSolomon", RsCodec::Define(env));
@@ -369,6 +421,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32cKernel", Napi::String::New(env, hive::Crc32cKernel()));
   exports.Set("Wal", Wal::Define(env));
   exports.Set("readWal", Napi::Function::New<ReadWal>(env, "readWal"));
+  exports.Set("readWalRecord", Napi::Function::New<ReadWalRecord>(env, "readWalRecord"));
   return exports;
 }
 

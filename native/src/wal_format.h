@@ -27,6 +27,8 @@
 // offset is unique: a FIRST or MIDDLE fragment always ends exactly at its block's end (it may carry
 // 0 payload bytes when exactly kHeaderSize bytes were left), and a trailer is always zeros. Readers
 // insist on this, so anything that reads as a record is byte for byte what a writer would have put there.
+// It also means a record can be found and checked alone: its location — the segment's first sequence
+// and the offset of its first fragment header — with its sequence and length fixes every byte of it.
 //
 // Worked example (record 1: type 7, payload "hi"; record 2: type 0, 40000 bytes of payload):
 //
@@ -84,6 +86,12 @@ inline uint32_t FragmentChecksum(const uint8_t* header, const uint8_t* payload, 
   return MaskCrc(Crc32c(payload, length, Crc32c(header + 4, kHeaderSize - 4)));
 }
 
+// Where the next fragment's header goes when the bytes before `offset` are taken: past a trailer.
+inline uint64_t FragmentStart(uint64_t offset) {
+  const size_t room = kBlockSize - offset % kBlockSize;
+  return room < kHeaderSize ? offset + room : offset;
+}
+
 // Calls emit(offset, kind, payload_begin, payload_length) for each fragment of a record of `length`
 // bytes written at segment offset `offset`, with offset advanced past any trailer; returns the offset
 // just past the record. The one place the fragmentation rule lives, for writer, reader checks and tests.
@@ -92,11 +100,8 @@ uint64_t ForEachFragment(uint64_t offset, size_t length, Emit&& emit) {
   size_t done = 0;
   bool first = true;
   for (;;) {
-    size_t room = kBlockSize - offset % kBlockSize;
-    if (room < kHeaderSize) {
-      offset += room;
-      room = kBlockSize;
-    }
+    offset = FragmentStart(offset);
+    const size_t room = kBlockSize - offset % kBlockSize;
     const size_t n = std::min(length - done, room - kHeaderSize);
     const bool last = done + n == length;
     emit(offset, first ? (last ? kFull : kFirst) : (last ? kLast : kMiddle), done, n);

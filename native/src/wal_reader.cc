@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,7 +63,94 @@ int SegmentStartsIntact(const std::string& path, uint64_t first_sequence, std::s
          wal::GetLe(h, 4) == wal::FragmentChecksum(h, h + kHeaderSize, length);
 }
 
+// The fragments of record `sequence` as ForEachFragment lays out `length` payload bytes from `first`,
+// given `bytes` read from there to the record's end; "" and the payload in *out, or why they are not.
+std::string CheckRecord(const std::vector<uint8_t>& bytes, uint64_t first, uint64_t sequence, size_t length,
+                        std::vector<uint8_t>* out) {
+  std::string reason;
+  uint64_t bad = 0;
+  uint8_t type = 0;
+  out->clear();
+  out->reserve(length);
+  wal::ForEachFragment(first, length, [&](uint64_t at, wal::Kind kind, size_t, size_t n) {
+    if (!reason.empty()) return;
+    const uint8_t* h = bytes.data() + (at - first);
+    const uint64_t got_length = wal::GetLe(h + 4, 2), got_sequence = wal::GetLe(h + 8, 8);
+    if (wal::GetLe(h, 4) != wal::FragmentChecksum(h, h + kHeaderSize, n)) {
+      reason = "checksum mismatch";
+    } else if (got_length != n) {
+      reason = "length " + std::to_string(got_length) + " where " + std::to_string(n) + " was expected";
+    } else if (h[6] != kind) {
+      reason = "kind " + std::to_string(h[6]) + " where " + std::to_string(kind) + " was expected";
+    } else if (got_sequence != sequence) {
+      reason = "sequence " + std::to_string(got_sequence) + " where " + std::to_string(sequence) + " was expected";
+    } else if (at != first && h[7] != type) {
+      reason = "type changes within the record";
+    } else {
+      type = h[7];
+      out->insert(out->end(), h + kHeaderSize, h + kHeaderSize + n);
+      return;
+    }
+    bad = at;
+  });
+  if (reason.empty()) return reason;
+  out->clear();
+  return "fragment at byte " + std::to_string(bad) + ": " + reason;
+}
+
 }  // namespace
+
+WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                           std::vector<uint8_t>* out, std::string* error) {
+  const std::string name = wal::SegmentName(at.segment);
+  const std::string path = dir + "/" + name;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    *error = ErrnoMessage("open " + path, err);
+    return err == ENOENT ? WalReadResult::kMissing : WalReadResult::kIoError;
+  }
+  struct stat opened;
+  if (fstat(fd, &opened) != 0) {
+    *error = ErrnoMessage("stat " + path, errno);
+    close(fd);
+    return WalReadResult::kIoError;
+  }
+  const uint64_t size = static_cast<uint64_t>(opened.st_size);
+  // Compared with the file size before anything is computed from them or allocated, so that an absurd
+  // offset or length can neither overflow nor exhaust memory.
+  const bool fits = at.offset <= size && length <= size - at.offset && wal::RecordEnd(at.offset, length) <= size;
+  const uint64_t first = fits ? wal::FragmentStart(at.offset) : 0;
+  std::vector<uint8_t> bytes(fits ? wal::RecordEnd(first, length) - first : 0);
+  const ssize_t n = fits ? ReadFully(fd, bytes.data(), bytes.size(), first) : 0;
+  const int read_errno = errno;
+  std::string reason;
+  WalReadResult result = WalReadResult::kOk;
+  if (n < 0) {
+    reason = ErrnoMessage("read", read_errno);
+    result = WalReadResult::kIoError;
+  } else if (!fits || static_cast<size_t>(n) < bytes.size()) {
+    const uint64_t file_end = fits ? first + static_cast<uint64_t>(n) : size;
+    reason = "the segment ends at byte " + std::to_string(file_end) + ", before the record does";
+    result = WalReadResult::kMissing;
+  } else {
+    reason = CheckRecord(bytes, first, sequence, length, out);
+    if (!reason.empty()) result = WalReadResult::kCorrupt;
+  }
+  // A checkpoint may have recycled the segment while it was read, and a new segment's records then
+  // overwritten the ones asked for: that is a record gone, not damage, and the name no longer leads
+  // to the file read.
+  if (result == WalReadResult::kCorrupt || result == WalReadResult::kMissing) {
+    struct stat now;
+    if (stat(path.c_str(), &now) != 0 || now.st_ino != opened.st_ino || now.st_dev != opened.st_dev) {
+      reason = "the segment was removed while being read";
+      result = WalReadResult::kMissing;
+    }
+  }
+  close(fd);
+  if (result != WalReadResult::kOk) *error = name + " at byte " + std::to_string(at.offset) + ": " + reason;
+  return result;
+}
 
 bool ListWalSegments(const std::string& dir, std::vector<uint64_t>* first_sequences, std::string* error) {
   DIR* d = opendir(dir.c_str());
@@ -167,6 +255,7 @@ bool WalReader::OpenSegment() {
   }
   ++next_segment_;
   name_ = name;
+  segment_ = first;
   end_.segment = name;
   end_.offset = 0;
   end_.next_sequence = expected_;
@@ -242,6 +331,7 @@ WalReader::Step WalReader::ReadRecord(WalRecord* record, std::string* reason, ui
         start = here;
         record->sequence = sequence;
         record->type = type;
+        record->location = {segment_, here};
         keep = sequence > after_;
       }
       if (keep) record->data.insert(record->data.end(), h + kHeaderSize, h + kHeaderSize + length);

@@ -24,10 +24,17 @@
 
 namespace hive {
 
+// Where a record lies (wal_format.h): what an index of the log keeps to read one record back later.
+struct WalLocation {
+  uint64_t segment = 0;  // the segment's first sequence, i.e. its file name; 0 is no segment
+  uint64_t offset = 0;   // the byte offset of the record's first fragment header in that segment
+};
+
 struct WalRecord {
   uint64_t sequence = 0;
   uint8_t type = 0;
   std::vector<uint8_t> data;
+  WalLocation location;
 };
 
 // How a read ended, and where the intact log ends (where a writer continues).
@@ -85,12 +92,28 @@ class WalReader {
 
   int fd_ = -1;  // the segment being read
   std::string name_;
+  uint64_t segment_ = 0;  // its first sequence
   std::vector<uint8_t> block_;  // the block at block_offset_ of that segment; shorter at its end
   uint64_t block_offset_ = 0;
   size_t pos_ = 0;  // read position in block_
 
   WalEnd end_;
 };
+
+enum class WalReadResult {
+  kOk,
+  kMissing,  // the segment file is gone (checkpointed by DeleteUpTo, recycled) or ends before the record
+  kCorrupt,  // the bytes there are not that record: a checksum, kind, length, type or sequence is wrong
+  kIoError,  // the segment could not be opened or read for another reason
+};
+
+// Reads the record `sequence` of `length` payload bytes at `at` alone, with one pread, checking every
+// fragment as WalReader does, and sets *out to its payload; otherwise *error says what went wrong. The
+// caller's index supplies sequence and length, so a stale or damaged location never passes for another
+// record. Safe while a WalWriter appends to the same log: once a record's Append callback has reported
+// success its bytes never change, until a checkpoint removes its segment (then kMissing, even part way).
+WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                           std::vector<uint8_t>* out, std::string* error);
 
 // The first sequences of the segment files in `dir`, ascending. False and *error if it can't be listed.
 bool ListWalSegments(const std::string& dir, std::vector<uint64_t>* first_sequences, std::string* error);

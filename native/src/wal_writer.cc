@@ -132,6 +132,7 @@ bool WalWriter::Recover(std::string* error) {
   if (!CollectFreeSegments(error)) return false;
 
   path_ = dir_ + "/" + end.segment;
+  segment_ = tail_first;
   fd_ = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd_ < 0) {
     *error = ErrnoMessage("open " + path_, errno);
@@ -153,7 +154,7 @@ bool WalWriter::Recover(std::string* error) {
 }
 
 uint64_t WalWriter::Append(uint8_t type, const uint8_t* data, size_t len, Callback done) {
-  Pending pending{0, type, std::vector<uint8_t>(data, data + len), std::move(done)};
+  Pending pending{0, type, std::vector<uint8_t>(data, data + len), std::move(done), {}};
   bool queued = false;
   uint64_t sequence = 0;
   {
@@ -166,7 +167,7 @@ uint64_t WalWriter::Append(uint8_t type, const uint8_t* data, size_t len, Callba
     }
   }
   if (!queued) {
-    pending.done(0, "the write-ahead log " + dir_ + " is closed");
+    pending.done(0, "the write-ahead log " + dir_ + " is closed", WalLocation{});
     return 0;
   }
   wake_.notify_one();
@@ -184,7 +185,7 @@ void WalWriter::Run() {
     }
     size_t durable = 0;
     if (failure_.empty()) {
-      durable = WriteBatch(batch, &failure_);
+      durable = WriteBatch(&batch, &failure_);
       batches_.fetch_add(1, std::memory_order_relaxed);
       if (!failure_.empty()) {
         buffer_.clear();
@@ -192,24 +193,28 @@ void WalWriter::Run() {
         failed_ = true;
       }
     }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(batch[i].sequence, i < durable ? kNoError : failure_);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Pending& p = batch[i];
+      p.done(p.sequence, i < durable ? kNoError : failure_, i < durable ? p.location : WalLocation{});
+    }
     batch.clear();
   }
 }
 
-size_t WalWriter::WriteBatch(const std::vector<Pending>& batch, std::string* error) {
+size_t WalWriter::WriteBatch(std::vector<Pending>* batch, std::string* error) {
   size_t durable = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const Pending& p = batch[i];
+  for (size_t i = 0; i < batch->size(); ++i) {
+    Pending& p = (*batch)[i];
     const uint64_t at = offset_ + buffer_.size();
     if (at > 0 && wal::RecordEnd(at, p.data.size()) > options_.segment_bytes) {
       if (!Flush(error)) return durable;
       durable = i;
       if (!StartSegment(p.sequence, wal::RecordEnd(0, p.data.size()), error)) return durable;
     }
+    p.location = {segment_, wal::FragmentStart(offset_ + buffer_.size())};
     wal::AppendRecord(&buffer_, offset_, p.sequence, p.type, p.data.data(), p.data.size());
   }
-  return Flush(error) ? batch.size() : durable;
+  return Flush(error) ? batch->size() : durable;
 }
 
 bool WalWriter::Flush(std::string* error) {
@@ -246,6 +251,7 @@ bool WalWriter::StartSegment(uint64_t first_sequence, uint64_t min_bytes, std::s
     fd_ = -1;
   }
   path_ = dir_ + "/" + wal::SegmentName(first_sequence);
+  segment_ = first_sequence;
   std::string recycled;
   {
     std::lock_guard<std::mutex> lock(segments_mu_);

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "wal_reader.h"
+
 namespace hive {
 
 struct WalOptions {
@@ -35,9 +37,10 @@ struct WalOptions {
 
 class WalWriter {
  public:
-  // Called once per append, on the writer's I/O thread, with the record's sequence and "" once the
-  // record is durable, or an error message. It must not throw or call Close.
-  using Callback = std::function<void(uint64_t sequence, const std::string& error)>;
+  // Called once per append, on the writer's I/O thread, with the record's sequence, "" and where it
+  // landed once the record is durable (from then on ReadRecordAt can read it there), or an error message
+  // and no location ({0, 0}). It must not throw or call Close.
+  using Callback = std::function<void(uint64_t sequence, const std::string& error, const WalLocation& location)>;
 
   // Opens `dir`, creating it (and its parents) if needed, and recovers it: reads every segment,
   // truncates a torn tail (see wal_reader.h) and deletes segments that hold nothing but what followed
@@ -48,8 +51,8 @@ class WalWriter {
   // Thread-safe and never waits for I/O: copies the payload, assigns the next sequence and returns it,
   // and later calls done(sequence, "") once the record is durable. An I/O error fails the writer for
   // good: the records of the batch it hit complete with their sequence and the error, every later
-  // append with sequence 0 (also returned) and the error. After Close, done(0, error) runs at once on
-  // the calling thread.
+  // append with sequence 0 (also returned) and the error. After Close, done(0, error, {}) runs at once
+  // on the calling thread.
   uint64_t Append(uint8_t type, const uint8_t* data, size_t len, Callback done);
 
   // Removes from the log, oldest first, each segment whose records all have sequence ≤ `sequence` (a
@@ -75,12 +78,13 @@ class WalWriter {
     uint8_t type;
     std::vector<uint8_t> data;
     Callback done;
+    WalLocation location;  // set by WriteBatch
   };
 
   WalWriter(std::string dir, const WalOptions& options);
   bool Recover(std::string* error);
   void Run();
-  size_t WriteBatch(const std::vector<Pending>& batch, std::string* error);
+  size_t WriteBatch(std::vector<Pending>* batch, std::string* error);
   bool Flush(std::string* error);
   bool StartSegment(uint64_t first_sequence, uint64_t min_bytes, std::string* error);
   bool CollectFreeSegments(std::string* error);
@@ -99,6 +103,7 @@ class WalWriter {
   // The I/O thread's own; Open sets them before it starts.
   int fd_ = -1;                   // the segment being written
   std::string path_;              // its path
+  uint64_t segment_ = 0;          // its first sequence
   uint64_t offset_ = 0;           // where its next record goes
   std::vector<uint8_t> buffer_;   // encoded records not yet written, which belong at offset_
   std::string failure_;           // the first I/O error: once set, nothing more is written

@@ -19,6 +19,8 @@
 #include "wal_writer.h"
 
 using hive::WalEnd;
+using hive::WalLocation;
+using hive::WalReadResult;
 using hive::WalOptions;
 using hive::WalReader;
 using hive::WalRecord;
@@ -57,17 +59,19 @@ Bytes Payload(uint64_t seed, size_t len) {
   return b;
 }
 
-// Counts callbacks; Wait returns once `n` have fired.
+// Counts callbacks and keeps the locations they report; Wait returns once `n` have fired.
 struct Acks {
   std::mutex mu;
   std::condition_variable cv;
   size_t fired = 0;
   std::vector<std::string> errors;
+  std::vector<WalLocation> locations;
   WalWriter::Callback Callback() {
-    return [this](uint64_t, const std::string& error) {
+    return [this](uint64_t, const std::string& error, const WalLocation& location) {
       std::lock_guard<std::mutex> lock(mu);
       ++fired;
       if (!error.empty()) errors.push_back(error);
+      locations.push_back(location);
       cv.notify_all();
     };
   }
@@ -431,7 +435,8 @@ TEST(ConcurrentAppendsShareOneFdatasyncPerBatch) {
         const uint64_t syncs_before = writer->syncs();
         const size_t slot = t * kPerThread + i;
         returned[slot] = writer->Append(static_cast<uint8_t>(t), data.data(), data.size(),
-                                        [&, syncs_before, slot](uint64_t sequence, const std::string& error) {
+                                        [&, syncs_before, slot](uint64_t sequence, const std::string& error,
+                                                                const WalLocation&) {
                                           // Acknowledged only after a sync that began after the append.
                                           if (!error.empty() || writer->syncs() <= syncs_before) ++failures;
                                           acknowledged[slot] = sequence;
@@ -559,7 +564,8 @@ TEST(CheckpointsDuringRotationLeaveAContiguousLog) {
   });
   for (int i = 0; i < 400; ++i) {
     const Bytes data = Payload(i, 700);
-    writer->Append(1, data.data(), data.size(), [&](uint64_t sequence, const std::string&) { durable = sequence; });
+    writer->Append(1, data.data(), data.size(),
+                   [&](uint64_t sequence, const std::string&, const WalLocation&) { durable = sequence; });
     if (i % 4 == 0) AppendDurably(*writer, 2, Payload(i, 10));
   }
   writer->Close();
@@ -615,6 +621,7 @@ TEST(WriteErrorFailsPendingAppendsAndKeepsAcknowledgedOnes) {
   CHECK_EQ(writer->Append(2, nullptr, 0, later.Callback()), 0u);
   later.Wait(1);
   CHECK_EQ(later.errors.size(), 1u);
+  CHECK_EQ(later.locations[0].segment, 0u);
   writer.reset();
   setrlimit(RLIMIT_FSIZE, &old_limit);
   WalEnd end;
@@ -629,9 +636,13 @@ TEST(AppendAfterCloseFailsAtOnce) {
   writer->Close();
   std::string error;
   uint64_t sequence = 99;
-  CHECK_EQ(writer->Append(1, nullptr, 0, [&](uint64_t s, const std::string& e) { sequence = s, error = e; }), 0u);
+  WalLocation location{7, 7};
+  CHECK_EQ(writer->Append(1, nullptr, 0,
+                          [&](uint64_t s, const std::string& e, const WalLocation& l) { sequence = s, error = e, location = l; }),
+           0u);
   CHECK_EQ(sequence, 0u);
   CHECK(!error.empty());
+  CHECK_EQ(location.segment, 0u);
 }
 
 TEST(OpenCreatesMissingParentDirectories) {
@@ -689,4 +700,280 @@ TEST(ReadingAMissingDirectoryIsAnError) {
   CHECK(!WalReader::ReadAll("/nonexistent/wal", 0, &records, &error, &end));
   CHECK_EQ(end.kind, WalEnd::kIoError);
   CHECK(!error.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record locations and ReadRecordAt.
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+struct Located {
+  uint64_t sequence;
+  WalLocation location;
+  Bytes data;
+};
+
+// Appends and waits until the record is durable; returns its sequence and where it landed.
+Located AppendLocated(WalWriter& writer, const Bytes& data) {
+  Acks acks;
+  const uint64_t sequence = writer.Append(4, data.data(), data.size(), acks.Callback());
+  acks.Wait(1);
+  CHECK(acks.errors.empty());
+  return {sequence, acks.locations[0], data};
+}
+
+WalReadResult ReadAt(const std::string& dir, const Located& r, Bytes* out = nullptr) {
+  Bytes local;
+  std::string error;
+  return hive::ReadRecordAt(dir, r.location, r.sequence, r.data.size(), out != nullptr ? out : &local, &error);
+}
+
+void CheckReadsBack(const std::string& dir, const Located& r) {
+  Bytes got;
+  std::string error;
+  const WalReadResult result = hive::ReadRecordAt(dir, r.location, r.sequence, r.data.size(), &got, &error);
+  if (result != WalReadResult::kOk) throw check::Failure{"ReadRecordAt " + std::to_string(r.sequence) + ": " + error};
+  CHECK(got == r.data);
+}
+
+bool SameLocation(const WalLocation& a, const WalLocation& b) { return a.segment == b.segment && a.offset == b.offset; }
+
+}  // namespace
+
+TEST(WriterReportsWhereEachRecordLandsAndReadRecordAtReadsItThere) {
+  TempDir dir;
+  const uint64_t segment_bytes = 256 << 10;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, segment_bytes);
+  std::vector<Located> records;
+  // 0 B at 0; 10 B at 16; one ending 10 bytes short of the block, so the next starts past a zero
+  // trailer, at kBlockSize; one spanning four blocks; one too big for what is left of the segment,
+  // which starts the next segment, named after it; a small one behind it.
+  const size_t sizes[] = {0, 10, kBlockSize - 10 - 42 - kHeaderSize, 3 * kBlockSize + 500, 200 << 10, 7};
+  for (size_t i = 0; i < std::size(sizes); ++i) {
+    records.push_back(AppendLocated(*writer, Payload(i, sizes[i])));
+    CheckReadsBack(dir.path, records.back());  // readable as soon as it is acknowledged
+  }
+  const uint64_t after_multi_block = hive::wal::RecordEnd(kBlockSize, sizes[3]);
+  const WalLocation want[] = {{1, 0}, {1, 16}, {1, 42}, {1, kBlockSize}, {5, 0}, {5, hive::wal::RecordEnd(0, sizes[4])}};
+  CHECK(after_multi_block + kHeaderSize + sizes[4] > segment_bytes);
+  for (size_t i = 0; i < records.size(); ++i) {
+    CHECK_EQ(records[i].sequence, i + 1);
+    CHECK_EQ(records[i].location.segment, want[i].segment);
+    CHECK_EQ(records[i].location.offset, want[i].offset);
+  }
+  writer.reset();
+  // A recovery scan finds each record where the writer said it put it.
+  const std::vector<WalRecord> scanned = ReadLog(dir.path);
+  CHECK_EQ(scanned.size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    CHECK(SameLocation(scanned[i].location, records[i].location));
+    CheckReadsBack(dir.path, records[i]);
+  }
+  // Reopened, the writer goes on reporting locations in the recovered tail segment.
+  writer = OpenWriter(dir.path, segment_bytes);
+  const Located next = AppendLocated(*writer, Payload(99, 3));
+  CHECK_EQ(next.location.segment, 5u);
+  CHECK_EQ(next.location.offset, hive::wal::RecordEnd(want[5].offset, sizes[5]));
+  CheckReadsBack(dir.path, next);
+}
+
+TEST(LocationsOfConcurrentAppendsMatchTheScanAcrossRotations) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 64 << 10);
+  constexpr size_t kCount = 600;
+  std::vector<WalLocation> reported(kCount + 1);
+  Acks acks;
+  for (size_t i = 0; i < kCount; ++i) {
+    const Bytes data = Payload(i, (i * 7919) % 5000);
+    writer->Append(1, data.data(), data.size(),
+                   [&, inner = acks.Callback()](uint64_t sequence, const std::string& error, const WalLocation& at) {
+                     reported[sequence] = at;
+                     inner(sequence, error, at);
+                   });
+  }
+  acks.Wait(kCount);
+  CHECK(acks.errors.empty());
+  writer.reset();
+  const std::vector<WalRecord> scanned = ReadLog(dir.path);
+  CHECK_EQ(scanned.size(), kCount);
+  CHECK(SegmentFiles(dir.path).size() > 10);
+  for (const WalRecord& r : scanned) CHECK(SameLocation(r.location, reported[r.sequence]));
+}
+
+TEST(ReadRecordAtWhileTheWriterAppendsOtherRecords) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 64 << 10);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Located> durable;
+  constexpr size_t kCount = 2000;
+  std::thread appender([&] {
+    for (size_t i = 0; i < kCount; ++i) {
+      const Bytes data = Payload(i, (i * 7919) % 9000);
+      writer->Append(2, data.data(), data.size(),
+                     [&, size = data.size()](uint64_t sequence, const std::string& error, const WalLocation& at) {
+                       std::lock_guard<std::mutex> lock(mu);
+                       if (error.empty()) durable.push_back({sequence, at, Bytes(size)});
+                       cv.notify_all();
+                     });
+    }
+  });
+  size_t read = 0, failures = 0;
+  while (read < kCount) {
+    Located r;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return durable.size() > read; });
+      r = durable[read];
+    }
+    r.data = Payload(r.sequence - 1, r.data.size());
+    Bytes got;
+    failures += ReadAt(dir.path, r, &got) != WalReadResult::kOk || got != r.data;
+    ++read;
+  }
+  appender.join();
+  CHECK_EQ(failures, 0u);
+}
+
+TEST(FlippedBitAnywhereInALocatedRecordReadsAsCorrupt) {
+  TempDir dir(true);
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  // The second record starts 100 bytes before a block's end: FIRST, MIDDLE and LAST fragments.
+  AppendLocated(*writer, Payload(0, kBlockSize - 100 - kHeaderSize));
+  const Located r = AppendLocated(*writer, Payload(1, 84 + (kBlockSize - kHeaderSize) + 50));
+  AppendLocated(*writer, Payload(2, 5));
+  writer.reset();
+  CHECK_EQ(r.location.offset, kBlockSize - 100);
+  const std::string path = dir.path + "/" + hive::wal::SegmentName(1);
+  const Bytes file = ReadFile(path);
+  const int fd = open(path.c_str(), O_WRONLY);
+  CHECK(fd >= 0);
+  const uint64_t end = hive::wal::RecordEnd(r.location.offset, r.data.size());
+  for (uint64_t at = r.location.offset; at < end; ++at) {
+    const uint8_t flipped = file[at] ^ static_cast<uint8_t>(1u << (at % 8));
+    CHECK_EQ(pwrite(fd, &flipped, 1, at), 1);
+    if (ReadAt(dir.path, r) != WalReadResult::kCorrupt) throw check::Failure{"flip at " + std::to_string(at) + " not detected"};
+    CHECK_EQ(pwrite(fd, &file[at], 1, at), 1);
+  }
+  close(fd);
+  CheckReadsBack(dir.path, r);
+}
+
+TEST(WrongSequenceLengthOrOffsetReadsAsCorrupt) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+  const Located small = AppendLocated(*writer, Payload(0, 100));
+  const Located big = AppendLocated(*writer, Payload(1, 2 * kBlockSize + 300));
+  const Located same_size = AppendLocated(*writer, Payload(2, 100));
+  auto read = [&](const WalLocation& at, uint64_t sequence, size_t length) {
+    Bytes out;
+    std::string error;
+    const WalReadResult result = hive::ReadRecordAt(dir.path, at, sequence, length, &out, &error);
+    CHECK(result == WalReadResult::kOk || !error.empty());
+    return result;
+  };
+  for (const Located* r : {&small, &big}) {
+    CHECK(read(r->location, r->sequence + 1, r->data.size()) == WalReadResult::kCorrupt);
+    CHECK(read(r->location, r->sequence - 1, r->data.size()) == WalReadResult::kCorrupt);
+    CHECK(read(r->location, r->sequence, r->data.size() + 1) == WalReadResult::kCorrupt);
+    CHECK(read(r->location, r->sequence, r->data.size() - 1) == WalReadResult::kCorrupt);
+    CHECK(read({1, r->location.offset + 1}, r->sequence, r->data.size()) == WalReadResult::kCorrupt);
+    CHECK(read({2, r->location.offset}, r->sequence, r->data.size()) == WalReadResult::kMissing);
+  }
+  // An intact record of the same size is not the one asked for.
+  CHECK(read(same_size.location, small.sequence, small.data.size()) == WalReadResult::kCorrupt);
+  // Preallocated zeros past the end of the log are no record either.
+  const uint64_t past = hive::wal::RecordEnd(same_size.location.offset, same_size.data.size());
+  CHECK(read({1, past}, 4, 10) == WalReadResult::kCorrupt);
+}
+
+TEST(CheckpointedTruncatedOrAbsurdLocationsReadAsMissing) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 8192);
+  std::vector<Located> records;
+  for (int i = 0; i < 60; ++i) records.push_back(AppendLocated(*writer, Payload(i, 1000)));
+  std::string error;
+  // Recycles the first few segments (*.free) and deletes the rest: either way their records are gone.
+  CHECK(writer->DeleteUpTo(45, &error));
+  std::vector<uint64_t> left;
+  CHECK(hive::ListWalSegments(dir.path, &left, &error));
+  CHECK(FreeFiles(dir.path) > 0);
+  auto check_all = [&] {
+    for (const Located& r : records) {
+      if (r.location.segment < left.front()) CHECK(ReadAt(dir.path, r) == WalReadResult::kMissing);
+      else CheckReadsBack(dir.path, r);
+    }
+  };
+  check_all();
+  // Rotations reuse the recycled files under new names, full of the old records' bytes.
+  for (int i = 60; i < 90; ++i) records.push_back(AppendLocated(*writer, Payload(i, 1000)));
+  CHECK_EQ(FreeFiles(dir.path), 0u);
+  check_all();
+  writer.reset();
+
+  const Located& last = records.back();
+  const std::string path = dir.path + "/" + hive::wal::SegmentName(last.location.segment);
+  std::filesystem::resize_file(path, hive::wal::RecordEnd(last.location.offset, last.data.size()) - 1);
+  CHECK(ReadAt(dir.path, last) == WalReadResult::kMissing);
+  Bytes out;
+  CHECK(hive::ReadRecordAt(dir.path, {last.location.segment, 0}, last.sequence, SIZE_MAX / 2, &out, &error) ==
+        WalReadResult::kMissing);
+  CHECK(hive::ReadRecordAt(dir.path, {last.location.segment, UINT64_MAX - 5}, last.sequence, 10, &out, &error) ==
+        WalReadResult::kMissing);
+  CHECK(hive::ReadRecordAt("/nonexistent/wal", last.location, last.sequence, 10, &out, &error) ==
+        WalReadResult::kMissing);
+}
+
+TEST(RecordsReadDuringCheckpointsAreIntactOrMissingNeverCorrupt) {
+  TempDir dir;
+  std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 4096);
+  std::mutex mu;
+  std::vector<Located> durable;
+  std::atomic<bool> done{false};
+  std::thread appender([&] {
+    for (size_t i = 0; i < 3000; ++i) {
+      const Bytes data = Payload(i, 300 + i % 700);
+      writer->Append(3, data.data(), data.size(),
+                     [&, size = data.size()](uint64_t sequence, const std::string& error, const WalLocation& at) {
+                       std::lock_guard<std::mutex> lock(mu);
+                       if (error.empty()) durable.push_back({sequence, at, Bytes(size)});
+                     });
+    }
+    writer->Close();
+    done = true;
+  });
+  std::thread checkpointer([&] {
+    std::string error;
+    while (!done) {
+      uint64_t last = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!durable.empty()) last = durable.back().sequence;
+      }
+      if (last > 10) writer->DeleteUpTo(last - 10, &error);
+    }
+  });
+  size_t ok = 0, missing = 0, failures = 0;
+  uint64_t x = 1;
+  while (!done || ok + missing < 3000) {
+    Located r;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (durable.empty()) continue;
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      // Mostly the newest records, whose segments are the ones being recycled and rewritten.
+      r = durable[durable.size() - 1 - x % std::min<size_t>(durable.size(), 40)];
+    }
+    r.data = Payload(r.sequence - 1, r.data.size());
+    Bytes got;
+    const WalReadResult result = ReadAt(dir.path, r, &got);
+    ok += result == WalReadResult::kOk;
+    missing += result == WalReadResult::kMissing;
+    failures += result == WalReadResult::kOk ? got != r.data : result != WalReadResult::kMissing;
+  }
+  appender.join();
+  checkpointer.join();
+  CHECK_EQ(failures, 0u);
+  CHECK(ok > 0);
 }

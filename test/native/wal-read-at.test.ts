@@ -1,0 +1,94 @@
+import t from 'tap'
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readWal, readWalRecord, Wal, type WalLocation } from '../../core/native.js'
+
+function tempDir (t: { teardown: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hive-wal-read-at-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function payload (i: number, size: number): Buffer {
+  const b = Buffer.alloc(size)
+  for (let j = 0; j < size; j++) b[j] = (i * 31 + j * 7) & 255
+  return b
+}
+
+function segmentPath (dir: string, at: WalLocation): string {
+  return join(dir, `${String(at.segment).padStart(20, '0')}.wal`)
+}
+
+function flipByte (path: string, position: number): void {
+  const fd = openSync(path, 'r+')
+  const b = Buffer.alloc(1)
+  readSync(fd, b, 0, 1, position)
+  b[0] ^= 0x10
+  writeSync(fd, b, 0, 1, position)
+  closeSync(fd)
+}
+
+t.test('wal read-at - appendLocated then readWalRecord returns each payload, 0 B to 4 MiB, while the log is open', async t => {
+  const dir = tempDir(t)
+  const sizes = [0, 1, 32768 - 16, 32768, (1 << 20) + 7, 4 << 20]
+  const wal = Wal.open(dir, { segmentBytes: 2 << 20 })
+  const located = await Promise.all(sizes.map(async (size, i) => await wal.appendLocated(i, payload(i, size))))
+  t.same(located[0], { sequence: 1, segment: 1, offset: 0, length: 0 })
+  t.same(located.map(at => at.length), sizes)
+  t.equal(located[5].segment, 6, 'the 4 MiB record gets a segment of its own, named after it')
+  t.equal(located[5].offset, 0)
+  for (const [i, at] of located.entries()) {
+    t.ok((await readWalRecord(dir, at)).equals(payload(i, sizes[i])), `${sizes[i]} B`)
+  }
+  t.equal(await wal.append(9, Buffer.from('plain append still resolves with a sequence')), 7)
+  await wal.close()
+  const scanned = await readWal(dir)
+  t.same(scanned.slice(0, 6).map(r => ({ sequence: r.sequence, segment: r.segment, offset: r.offset, length: r.data.length })), located,
+    'readWal finds every record where appendLocated said it was')
+})
+
+t.test('wal read-at - a flipped byte or a wrong sequence → WAL_CORRUPT', async t => {
+  const dir = tempDir(t)
+  const wal = Wal.open(dir)
+  const first = await wal.appendLocated(1, payload(1, 100))
+  const big = await wal.appendLocated(2, payload(2, 70_000))
+  await wal.close()
+  await t.rejects(readWalRecord(dir, { ...first, sequence: big.sequence }), { code: 'WAL_CORRUPT' })
+  await t.rejects(readWalRecord(dir, { ...big, length: big.length - 1 }), { code: 'WAL_CORRUPT' })
+  const position = big.offset + 16 + 50_000
+  flipByte(segmentPath(dir, big), position)
+  await t.rejects(readWalRecord(dir, big), { code: 'WAL_CORRUPT', message: /checksum mismatch/ })
+  t.ok((await readWalRecord(dir, first)).equals(payload(1, 100)), 'the record before it is untouched')
+  flipByte(segmentPath(dir, big), position)
+  t.ok((await readWalRecord(dir, big)).equals(payload(2, 70_000)))
+})
+
+t.test('wal read-at - after deleteUpTo of a rotated segment → WAL_MISSING; locations match readWal across segments', async t => {
+  const dir = tempDir(t)
+  const wal = Wal.open(dir, { segmentBytes: 16384 })
+  const located: WalLocation[] = []
+  for (let i = 0; i < 30; i++) located.push(await wal.appendLocated(3, payload(i, 3000)))
+  const segments = new Set(located.map(at => at.segment))
+  t.ok(segments.size > 4, `${segments.size} segments`)
+  const scanned = await readWal(dir)
+  t.same(scanned.map(r => [r.segment, r.offset]), located.map(at => [at.segment, at.offset]))
+  wal.deleteUpTo(15)
+  const kept = (await readWal(dir))[0].segment
+  t.ok(kept > 1 && kept <= 16, `first kept segment ${kept}`)
+  await t.rejects(readWalRecord(dir, located[0]), { code: 'WAL_MISSING' })
+  await t.rejects(readWalRecord(dir, located[kept - 2]), { code: 'WAL_MISSING' })
+  t.ok((await readWalRecord(dir, located[kept - 1])).equals(payload(kept - 1, 3000)))
+  t.ok((await readWalRecord(dir, located[29])).equals(payload(29, 3000)))
+  await wal.close()
+})
+
+t.test('wal read-at - a location that cannot be one is refused before the addon', async t => {
+  const at = { sequence: 5, segment: 1, offset: 0, length: 10 }
+  await t.rejects(readWalRecord('', at), TypeError)
+  await t.rejects(readWalRecord('/tmp', { ...at, offset: -1 }), RangeError)
+  await t.rejects(readWalRecord('/tmp', { ...at, length: 1.5 }), RangeError)
+  await t.rejects(readWalRecord('/tmp', { ...at, segment: 0 }), RangeError)
+  await t.rejects(readWalRecord('/tmp', { ...at, segment: 6 }), RangeError)
+  await t.rejects(readWalRecord('/tmp', { ...at, sequence: 2 ** 53 }), RangeError)
+})
