@@ -1,8 +1,8 @@
-import { createInbox, ErrorCode, RequestStrategy, type Msg, type NatsConnection, type Subscription } from 'nats'
+import { createInbox, ErrorCode, headers as natsHeaders, RequestStrategy, type Msg, type NatsConnection, type Subscription } from 'nats'
 import type { Logger } from 'pino'
 import { decode, encode } from './codec.js'
 import { AwsError, CoreErrors, type AwsErrorJSON } from './errors.js'
-import { ACTION_QUEUE, actionSubject, gatherSubject } from './subjects.js'
+import { ACTION_QUEUE, actionSubject, gatherSubject, nodeSubject } from './subjects.js'
 
 /** Who asked, carried with every action so handlers answer as the right account and region. */
 export interface RequestContext {
@@ -32,6 +32,22 @@ type BusReply = { ok: ActionOutput } | { err: AwsErrorJSON }
 export interface ServeOptions {
   /** Also answer fan-out requests (hive.all.*): for describes whose resources live on every node. */
   gather?: boolean
+}
+
+/** A node call's message: raw bytes (shards travel as they are, not base64) and a few string headers. */
+export interface NodeMessage {
+  data: Uint8Array
+  headers?: Record<string, string>
+}
+
+export type NodeHandler = (msg: NodeMessage) => Promise<NodeMessage> | NodeMessage
+
+/** A node call failed: the node is gone (`unreachable`), or its handler threw (the message says what). */
+export class NodeCallError extends Error {
+  constructor (readonly nodeId: string, readonly unreachable: boolean, message: string) {
+    super(message)
+    this.name = 'NodeCallError'
+  }
 }
 
 export interface BusOptions {
@@ -67,6 +83,9 @@ export class Bus {
    * the largest single cost of the edge.
    */
   private outbox: Array<[string, Uint8Array, string | undefined]> = []
+  /** Actions this node serves: a request for one of them runs here, without a trip through NATS. */
+  private readonly local = new Map<string, ActionHandler>()
+  private readonly localNode = new Map<string, NodeHandler>()
 
   constructor (readonly nc: NatsConnection, private readonly opts: BusOptions) {
     this.timeoutMs = opts.timeoutMs ?? 60_000
@@ -74,6 +93,7 @@ export class Bus {
   }
 
   serve (service: string, action: string, handler: ActionHandler, opts: ServeOptions = {}): void {
+    this.local.set(`${service}.${action}`, handler)
     const run = (m: Msg): void => { void this.answer(service, action, handler, m) }
     this.subs.push(this.nc.subscribe(actionSubject(service, action), { queue: ACTION_QUEUE, callback: (_e, m) => run(m) }))
     if (opts.gather === true) {
@@ -81,7 +101,21 @@ export class Bus {
     }
   }
 
+  /**
+   * Runs the action, on this node when it serves it — request bodies and responses (an S3 object)
+   * then never cross NATS, whose max_payload would cap them — else on a node that does.
+   */
   async request (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = this.timeoutMs): Promise<ActionOutput> {
+    const handler = this.local.get(`${service}.${action}`)
+    if (handler !== undefined) {
+      try {
+        return await handler(input, this.context(ctx, service, action))
+      } catch (e) {
+        if (e instanceof AwsError) throw e
+        this.opts.log.error({ err: e, requestId: ctx.requestId, action: `${service}:${action}` }, 'action failed')
+        throw CoreErrors.internal()
+      }
+    }
     const data = this.fitting(encode({ input, ctx } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
     const token = (this.nextToken++).toString(36)
     const reply = await new Promise<Msg | 'timeout' | 'lost'>(resolve => {
@@ -96,6 +130,38 @@ export class Bus {
       throw CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
     }
     return unwrap(reply)
+  }
+
+  /**
+   * Serves `name` (`<capability>.<what>`, e.g. `s3.shard.put`) at this node's own address: for
+   * traffic between the nodes of a capability, addressed to one node (the one holding a shard).
+   */
+  serveNode (name: string, handler: NodeHandler): void {
+    this.localNode.set(name, handler)
+    this.subs.push(this.nc.subscribe(nodeSubject(this.opts.nodeId, name), {
+      callback: (_e, m) => { void this.answerNode(name, handler, m) }
+    }))
+  }
+
+  /** Calls `name` on node `nodeId` (this node's own handler runs in-process). */
+  async callNode (nodeId: string, name: string, msg: NodeMessage, timeoutMs = 30_000): Promise<NodeMessage> {
+    if (nodeId === this.opts.nodeId) {
+      const handler = this.localNode.get(name)
+      if (handler === undefined) throw new NodeCallError(nodeId, true, `this node does not serve ${name}`)
+      return await handler(msg)
+    }
+    const h = natsHeaders()
+    for (const [k, v] of Object.entries(msg.headers ?? {})) h.set(k, v)
+    let reply: Msg
+    try {
+      reply = await this.nc.request(nodeSubject(nodeId, name), msg.data, { headers: h, timeout: timeoutMs })
+    } catch (e) {
+      throw new NodeCallError(nodeId, true, `node ${nodeId} did not answer ${name}: ${(e as Error).message}`)
+    }
+    const out: Record<string, string> = {}
+    for (const k of reply.headers?.keys() ?? []) out[k] = reply.headers?.get(k) ?? ''
+    if (out['hive-error'] !== undefined) throw new NodeCallError(nodeId, false, out['hive-error'])
+    return { data: reply.data, headers: out }
   }
 
   /** The capability that serves an action, for errors that name it. */
@@ -148,6 +214,31 @@ export class Bus {
       data = encode({ err: CoreErrors.internal().toJSON() } satisfies BusReply)
     }
     this.send(m.reply, data)
+  }
+
+  private async answerNode (name: string, handler: NodeHandler, m: Msg): Promise<void> {
+    const h = natsHeaders()
+    let data: Uint8Array = new Uint8Array(0)
+    try {
+      const headers: Record<string, string> = {}
+      for (const k of m.headers?.keys() ?? []) headers[k] = m.headers?.get(k) ?? ''
+      const out = await handler({ data: m.data, headers })
+      for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v)
+      data = out.data
+    } catch (e) {
+      h.set('hive-error', e instanceof Error ? e.message : String(e))
+    }
+    if (m.reply === undefined || m.reply === '') return
+    try {
+      this.nc.publish(m.reply, data, { headers: h })
+    } catch (err) {
+      this.opts.log.warn({ err, name }, 'node call reply not sent')
+    }
+  }
+
+  /** The largest message the bus carries (the server's max_payload). */
+  get maxPayload (): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024
   }
 
   /** A message larger than the server's max_payload would make nats.js throw at flush time. */

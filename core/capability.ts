@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { ActionHandler, Bus, ServeOptions } from './bus.js'
 import type { KvStore } from './kv.js'
 import type { NodeRecord } from './nodes.js'
+import type { AdminCommand } from './admin.js'
 
 /** What a capability may say about one action it serves, for docs/COMPATIBILITY.md. */
 export interface ActionSpec {
@@ -28,6 +29,8 @@ export interface NodeInfo {
   az: string
   accountId: string
   dataDir: string
+  /** Capability settings given on the command line, by flag name without dashes ('s3-code'). */
+  settings: Record<string, string>
 }
 
 /** The host API a capability gets in `register`: everything it may use of the core at run time. */
@@ -51,6 +54,8 @@ export interface CapabilityDefinition {
   dependsOn?: string[]
   /** Service models and actions served, keyed by the service's signing name ('ec2', 'ssm'). */
   services: Record<string, ServiceSpec>
+  /** Operator commands: `hive admin <capability> <command>` (core/admin.ts). */
+  admin?: Record<string, AdminCommand>
   /** Wires handlers and services. `app` is an encapsulated fastify instance for this capability. */
   register: (app: FastifyInstance, hive: Hive) => Promise<void>
 }

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { runAdmin } from './admin.js'
 import { BUILTIN_CAPABILITIES } from './capabilities.js'
 import { defaultDataDir, DEFAULTS, endpointUrl, initNode } from './config.js'
 import { redactedNatsUrl } from './nats-server.js'
@@ -9,6 +10,8 @@ const HELP = `hive — an AWS-compatible private cloud
 Usage:
   hive serve [options]        start a node (runs 'admin init' first when the data dir has no config)
   hive admin init [options]   write the node config, root keys and the 'hive' aws CLI profile
+  hive admin CAP CMD [args]   a capability's operator command (e.g. 'hive admin s3 status');
+                              reaches the cluster through --nats URL or the --data-dir's embedded bus
   hive --help                 this text
 
 serve options:
@@ -22,6 +25,8 @@ serve options:
   --node-id ID          name of this node in the cluster (default: host name)
   --tls-cert FILE       serve HTTPS with this certificate (with --tls-key)
   --tls-key FILE        private key for --tls-cert
+  --s3-dirs LIST        s3: data directories for shards, comma-separated (default <data-dir>/s3/shards)
+  --s3-code K+M         s3: Reed-Solomon data+parity shards per stripe (default: by cluster size, see docs/S3.md)
 
 admin init options:
   --data-dir DIR, --listen HOST:PORT, --region R, --az AZ, --node-id ID   as above
@@ -46,7 +51,9 @@ const SERVE = {
   plugin: { type: 'string', multiple: true },
   nats: { type: 'string' },
   'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' }
+  'tls-key': { type: 'string' },
+  's3-dirs': { type: 'string' },
+  's3-code': { type: 'string' }
 } as const satisfies ParseArgsConfig['options']
 
 export async function main (argv: string[]): Promise<number> {
@@ -57,6 +64,7 @@ export async function main (argv: string[]): Promise<number> {
   }
   if (cmd === 'serve') return await serve(argv.slice(1))
   if (cmd === 'admin' && sub === 'init') return adminInit(argv.slice(2))
+  if (cmd === 'admin' && sub !== undefined && BUILTIN_CAPABILITIES.includes(sub)) return await adminCapability(sub, argv.slice(2))
   process.stderr.write(`hive: unknown command '${argv.join(' ')}'\n\n${HELP}`)
   return 2
 }
@@ -75,6 +83,17 @@ function adminInit (args: string[]): number {
   return 0
 }
 
+async function adminCapability (cap: string, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, options: { 'data-dir': { type: 'string' }, nats: { type: 'string' } }, strict: false, allowPositionals: true
+  })
+  const rest = args.filter(a => !a.startsWith('--data-dir') && !a.startsWith('--nats') && a !== values['data-dir'] && a !== values.nats)
+  return await runAdmin(cap, positionals[0], rest.slice(1), {
+    dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : defaultDataDir(),
+    ...(typeof values.nats === 'string' ? { nats: values.nats } : {})
+  })
+}
+
 async function serve (args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: SERVE, strict: true })
   if (values.help === true) { process.stdout.write(HELP); return 0 }
@@ -90,7 +109,9 @@ async function serve (args: string[]): Promise<number> {
     az: values.az,
     nodeId: values['node-id'],
     tlsCert: values['tls-cert'],
-    tlsKey: values['tls-key']
+    tlsKey: values['tls-key'],
+    settings: Object.fromEntries(Object.entries({ 's3-dirs': values['s3-dirs'], 's3-code': values['s3-code'] })
+      .filter((e): e is [string, string] => e[1] !== undefined))
   })
   const join = values.nats === undefined ? ` (other nodes join with --nats "$(cat ${joinUrlPath(dataDir)})")` : ''
   process.stderr.write(`hive: serving ${node.endpoint} on nats ${redactedNatsUrl(node.natsUrl)}${join}\n` +

@@ -3,6 +3,7 @@ import type { Bus } from './bus.js'
 import type { CredentialsProvider } from './credentials.js'
 import { AwsError, CoreErrors } from './errors.js'
 import type { HttpRequest, HttpResponse } from './http.js'
+import { pathStyle } from './protocols/rest-xml.js'
 import type { ServiceEntry, ServiceRegistry } from './services.js'
 import { credentialScopeOf, verifySigV4 } from './sigv4.js'
 
@@ -12,6 +13,8 @@ export interface EdgeOptions {
   credentials: CredentialsProvider
   /** The region this node serves; requests signed for another are refused. */
   region: string
+  /** Largest body of a request to any service but S3, whose object bodies the server's own bodyLimit caps. */
+  bodyLimit: number
   /** How many nodes serve an action now: DryRun succeeds only for actions that would run. */
   serversOf: (service: string, action: string) => Promise<number>
 }
@@ -32,12 +35,22 @@ export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
     send(reply, res)
     request.log.info({ action, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'aws request')
   }
+  // Refused before the body is read: only S3 carries objects; an API call is a few KB.
+  app.addHook('onRequest', async (request, reply) => {
+    if (Number(request.headers['content-length'] ?? 0) <= opts.bodyLimit) return
+    const req = toHttpRequest(request)
+    const service = credentialScopeOf(req)?.service
+    if (service === 's3') return
+    send(reply, renderError(opts.services, opts.services.get(service ?? opts.services.guess(req)), CoreErrors.requestTooLarge(opts.bodyLimit), request.id))
+    return await reply
+  })
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url: '/*', handler, exposeHeadRoute: false })
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const status = err.statusCode ?? 500
+    const toS3 = credentialScopeOf(toHttpRequest(request))?.service === 's3'
     const aws = status === 413
-      ? CoreErrors.requestTooLarge(request.routeOptions.bodyLimit ?? 0)
+      ? (toS3 ? entityTooLarge(request.routeOptions.bodyLimit ?? 0) : CoreErrors.requestTooLarge(request.routeOptions.bodyLimit ?? 0))
       : status < 500 ? CoreErrors.invalidRequest(err.message) : CoreErrors.internal()
     if (aws.statusCode >= 500) request.log.error({ err }, 'edge failure')
     const req = toHttpRequest(request)
@@ -54,7 +67,9 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
     entry = opts.services.get(service)
     if (entry === undefined) throw CoreErrors.unknownService(service)
     const auth = await verifySigV4(req, opts.credentials, { protocol: entry.model.metadata.protocol, region: opts.region })
-    const { operation, input } = entry.protocol.parse(entry.model, auth.body === req.body ? req : { ...req, body: auth.body })
+    const signed = auth.body === req.body ? req : { ...req, body: auth.body }
+    const bucket = entry.model.metadata.protocol === 'rest-xml' ? virtualHostBucket(req.headers.host) : undefined
+    const { operation, input } = entry.protocol.parse(entry.model, bucket === undefined ? signed : pathStyle(signed, bucket))
     action = `${service}:${operation.name}`
     if (input.DryRun === true && entry.model.hasMember(operation.name, 'DryRun')) {
       if (!auth.credentials.principal.isRoot) throw CoreErrors.unauthorizedOperation()
@@ -74,6 +89,29 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
     if (!(e instanceof AwsError)) request.log.error({ err: e, action }, 'unexpected failure')
     return { res: renderError(opts.services, entry, e instanceof AwsError ? e : CoreErrors.internal(), requestId), action }
   }
+}
+
+/**
+ * The bucket a virtual-hosted-style S3 request names in its Host: `<bucket>.s3.<anything>`,
+ * `<bucket>.s3-<region>.<anything>` or `<bucket>.localhost` (which resolves to loopback, so
+ * `http://mybucket.localhost:9999/key` reaches a local node). An IP address or a bare name is
+ * path-style.
+ */
+export function virtualHostBucket (host: string | undefined): string | undefined {
+  if (host === undefined) return undefined
+  const name = host.replace(/:\d+$/, '').toLowerCase()
+  if (name.startsWith('[') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) return undefined
+  const labels = name.split('.')
+  const s3 = labels.findIndex((l, i) => i > 0 && (l === 's3' || l.startsWith('s3-')))
+  if (s3 > 0) return labels.slice(0, s3).join('.')
+  if (labels.length > 1 && labels[labels.length - 1] === 'localhost') return labels.slice(0, -1).join('.')
+  return undefined
+}
+
+/** S3 answers an oversized single PUT with EntityTooLarge (AWS's ceiling is 5 GiB; Hive's the body limit). */
+function entityTooLarge (limit: number): AwsError {
+  return new AwsError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400,
+    { MaxSizeAllowed: String(limit) })
 }
 
 /** In the service's shape; when no service could be told, in EC2's (the query services' common form). */

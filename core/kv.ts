@@ -101,6 +101,27 @@ export class Bucket<T> {
     return out.sort()
   }
 
+  /** The revision of the bucket's last write (0 when never written): what a watcher must reach to be current. */
+  async lastRevision (): Promise<number> {
+    const status = await this.kv.status()
+    return status.streamInfo.state.last_seq
+  }
+
+  /**
+   * Calls `onEntry` for every write from revision `fromRevision` on (1: the whole bucket's latest
+   * values), in revision order, and then for each new one as it happens; a delete comes with
+   * `value` undefined. Returns the function that stops watching.
+   */
+  async watch (fromRevision: number, onEntry: (key: string, value: T | undefined, revision: number) => void): Promise<() => void> {
+    const it = await this.kv.watch(fromRevision > 1 ? { key: '>', resumeFromRevision: fromRevision } : { key: '>' })
+    void (async () => {
+      for await (const e of it) {
+        onEntry(e.key, e.operation === 'PUT' && e.value.length > 0 ? decode(e.value) as T : undefined, e.revision)
+      }
+    })()
+    return () => { it.stop() }
+  }
+
   /** Every live entry, sorted by key. */
   async list (prefix = ''): Promise<Array<{ key: string } & Versioned<T>>> {
     const keys = await this.keys(prefix)

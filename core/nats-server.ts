@@ -26,7 +26,8 @@ export async function startEmbeddedNats (dataDir: string, log: Logger, bin = pro
   const token = randomBytes(24).toString('base64url')
   // In a 0600 file, not on the command line, where any local user would read it in `ps`.
   const conf = join(storeDir, 'nats.conf')
-  writeFileSync(conf, `authorization { token: "${token}" }\n`, { mode: 0o600 })
+  // max_payload: S3 shards (up to 1 MiB plus headers) cross the bus whole; 8 MB is NATS's advised ceiling.
+  writeFileSync(conf, `authorization { token: "${token}" }\nmax_payload: 8MB\n`, { mode: 0o600 })
   chmodSync(conf, 0o600)
   const args = ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir, '-n', 'hive-embedded', '-c', conf]
   // detached: a Ctrl-C in the terminal reaches only us; we stop the child in order, after draining.

@@ -31,8 +31,10 @@ export interface NodeOptions {
   tlsCert?: string
   tlsKey?: string
   log?: Logger
-  /** Largest request body the edge reads, in bytes. */
+  /** Largest request body the edge reads for an API call, in bytes (S3 objects: up to 1 GiB). */
   bodyLimit?: number
+  /** Capability settings from the command line (`--s3-code 2+1` → { 's3-code': '2+1' }). */
+  settings?: Record<string, string>
 }
 
 export interface RunningNode {
@@ -103,11 +105,12 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
       genReqId: () => randomUUID(),
       // the edge logs one line per AWS request itself, with the action and status
       logController: new LogController({ disableRequestLogging: true }),
-      bodyLimit: opts.bodyLimit ?? 16 * 1024 * 1024,
+      // S3's single PUT: bodies are held in memory whole (a Buffer's ceiling is 4 GiB); larger objects go multipart.
+      bodyLimit: 1024 * 1024 * 1024,
       ...(tls !== undefined ? { https: tls } : {})
     }) as unknown as FastifyInstance
     cleanup.push(async () => { await app.close() })
-    const node: NodeInfo = { nodeId: config.nodeId, region: config.region, az: config.az, accountId: config.accountId, dataDir: opts.dataDir }
+    const node: NodeInfo = { nodeId: config.nodeId, region: config.region, az: config.az, accountId: config.accountId, dataDir: opts.dataDir, settings: opts.settings ?? {} }
     // The capabilities and their DI container live in a context of their own: the container's
     // per-request scope hook then stays off the edge route, which never uses it.
     await app.register(async scope => {
@@ -117,6 +120,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     })
     registerEdge(app, {
       bus,
+      bodyLimit: opts.bodyLimit ?? 16 * 1024 * 1024,
       region: config.region,
       serversOf: async (s, a) => await registry.serversOf(s, a),
       services: new ServiceRegistry(models),

@@ -8,6 +8,10 @@
  *                                 Request body: BusRequest, reply body: BusReply (both JSON, see bus.ts).
  *   hive.all.<service>.<Action>   request/reply without queue group: every node that serves the action
  *                                 answers (fan-out describes); the caller gathers the replies.
+ *   hive.node.<nodeId>.<name>    request/reply to one node: a capability's traffic between its nodes
+ *                                 (`s3.shard.put`, `s3.shard.get` …). Body: raw bytes; NATS headers
+ *                                 carry string arguments, and `hive-error` in a reply carries a failure.
+ *                                 The capability documents each <name> beside its handler.
  *   _INBOX.<nuid>.<token>        where replies to one bus's requests arrive: one subscription per
  *                                 bus (per node), <token> names the pending request (base-36 counter).
  *   NATS answers 503 "no responders" when nobody subscribes: the bus turns that into an AwsError
@@ -32,6 +36,10 @@ export function actionSubject (service: string, action: string): string {
 
 export function gatherSubject (service: string, action: string): string {
   return `hive.all.${service}.${action}`
+}
+
+export function nodeSubject (nodeId: string, name: string): string {
+  return `hive.node.${nodeId}.${name}`
 }
 
 export const NODES_BUCKET = 'hive_nodes'

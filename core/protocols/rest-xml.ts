@@ -11,6 +11,7 @@
  * S3 does not enforce the model's enums or lengths; it reports a missing header as InvalidRequest,
  * a missing body as MissingRequestBodyError, a bad body as MalformedXML and a value of the wrong
  * type as InvalidArgument. HEAD responses lose their body in Node's HTTP server, as S3's do.
+ * An output may name a status the model has no member for in `$status` (GetObject's 206 for a range).
  */
 import type { HttpRequest, HttpResponse } from '../http.js'
 import type { Operation, ServiceModel, Shape, ShapeRef } from '../model.js'
@@ -92,7 +93,7 @@ export const restXml: Protocol = {
     const shape = model.shape(operation.output.shape)
     const out = output ?? {}
     const bound = writeBound(model, operation, shape, out)
-    res.statusCode = bound.statusCode
+    res.statusCode = typeof out.$status === 'number' ? out.$status : bound.statusCode
     Object.assign(res.headers, bound.headers)
     const b = bindingsOf(model, shape)
     const p = b.payload

@@ -45,6 +45,30 @@ t.test('bus', async t => {
     t.same(out.input.blob, Buffer.from('hi'))
   })
 
+  await t.test('a request larger than the bus carries → RequestEntityTooLarge 413; the bus lives on', async t => {
+    await t.rejects(a.request('ec2', 'Echo', { pad: 'x'.repeat(a.maxPayload) }, ctx), { code: 'RequestEntityTooLarge', statusCode: 413 })
+    t.equal((await a.request('ec2', 'Echo', { n: 2 }, ctx) as Record<string, any>).node, 'node-b')
+  })
+
+  await t.test('an action this node serves runs here, without NATS: objects pass as they are', async t => {
+    const body = Buffer.alloc(a.maxPayload + 1)
+    a.serve('s3', 'Local', async (input, c) => ({ same: input.body === body, node: c.nodeId }))
+    t.same(await a.request('s3', 'Local', { body }, ctx), { same: true, node: 'node-a' })
+  })
+
+  await t.test('node calls reach one named node with bytes and headers; failures name the node', async t => {
+    b.serveNode('test.echo', ({ data, headers }) => ({ data: Buffer.concat([Buffer.from(data), Buffer.from('!')]), headers: { seen: headers?.x ?? '' } }))
+    b.serveNode('test.fail', () => { throw new Error('disk on fire') })
+    await b.nc.flush()
+    const r = await a.callNode('node-b', 'test.echo', { data: Buffer.from('hi'), headers: { x: 'y' } })
+    t.equal(Buffer.from(r.data).toString(), 'hi!')
+    t.equal(r.headers?.seen, 'y')
+    await t.rejects(a.callNode('node-b', 'test.fail', { data: new Uint8Array(0) }), { name: 'NodeCallError', unreachable: false, message: 'disk on fire' })
+    await t.rejects(a.callNode('node-gone', 'test.echo', { data: new Uint8Array(0) }), { name: 'NodeCallError', unreachable: true })
+    const self = await b.callNode('node-b', 'test.echo', { data: Buffer.from('me') })
+    t.equal(Buffer.from(self.data).toString(), 'me!', 'a call to this node runs in-process')
+  })
+
   await t.test('an AwsError thrown by a handler crosses the bus as the same error', async t => {
     b.serve('ec2', 'Fail', async () => { throw new AwsError('InvalidVolume.NotFound', "The volume 'vol-1' does not exist.", 400) })
     await b.nc.flush()

@@ -8,7 +8,7 @@ import { aws, sdkConfig, startNode } from '../helpers/node.js'
 const ctx = {} as ActionContext
 
 function fakeHive (registered = true): Pick<Hive, 'node' | 'nodes'> {
-  const node = { nodeId: 'n1', region: 'eu-west-2', az: 'eu-west-2b', accountId: '123456789012', dataDir: '/nowhere' }
+  const node = { nodeId: 'n1', region: 'eu-west-2', az: 'eu-west-2b', accountId: '123456789012', dataDir: '/nowhere', settings: {} }
   const record: NodeRecord = { nodeId: 'n1', region: 'eu-west-2', az: 'eu-west-2b', capabilities: ['ec2'], actions: {}, endpoint: 'https://10.0.0.5:4566', startedAt: '2024-01-01T00:00:00.000Z' }
   const peer: NodeRecord = { ...record, nodeId: 'n2', az: 'eu-west-2c', endpoint: 'https://10.0.0.6:4566' }
   const elsewhere: NodeRecord = { ...record, nodeId: 'n3', region: 'eu-central-1', az: 'eu-central-1a' }

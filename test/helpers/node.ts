@@ -19,7 +19,8 @@ export interface TestNode {
   accountId: string
   /** Output of the node so far (stdout logs + stderr). */
   output: () => string
-  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  /** Ends the node and removes its HOME, unless `keep` (to start it again with `home`). */
+  stop: (signal?: NodeJS.Signals, opts?: { keep?: boolean }) => Promise<number | null>
 }
 
 export interface TestNodeOptions {
@@ -27,14 +28,17 @@ export interface TestNodeOptions {
   plugins?: string[]
   args?: string[]
   env?: Record<string, string>
+  /** Reuse this HOME (and its data dir): restarts a node that was stopped with `keep`. */
+  home?: string
+  nodeId?: string
 }
 
 /** Starts a real `hive serve` process on a free port with its own data dir, HOME and embedded nats-server. */
 export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> {
-  const home = mkdtempSync(join(tmpdir(), 'hive-test-'))
+  const home = opts.home ?? mkdtempSync(join(tmpdir(), 'hive-test-'))
   const dataDir = join(home, 'data')
   const args = [HIVE, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0',
-    '--node-id', `test-${randomUUID().slice(0, 8)}`, '--cap', (opts.caps ?? ['ec2']).join(','), ...(opts.plugins ?? []).flatMap(p => ['--plugin', p]), ...(opts.args ?? [])]
+    '--node-id', opts.nodeId ?? `test-${randomUUID().slice(0, 8)}`, '--cap', (opts.caps ?? ['ec2']).join(','), ...(opts.plugins ?? []).flatMap(p => ['--plugin', p]), ...(opts.args ?? [])]
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, HOME: home, HIVE_LOG_LEVEL: process.env.HIVE_LOG_LEVEL ?? 'warn', ...opts.env },
@@ -68,10 +72,10 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
     accountId: config.accountId,
     credentials: { accessKeyId: config.rootAccessKeyId, secretAccessKey: config.rootSecretAccessKey },
     output: () => out,
-    stop: async (signal = 'SIGTERM') => {
+    stop: async (signal = 'SIGTERM', o = {}) => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
       const code = await exited
-      rmSync(home, { recursive: true, force: true })
+      if (o.keep !== true) rmSync(home, { recursive: true, force: true })
       return code
     }
   }
