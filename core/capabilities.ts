@@ -9,7 +9,8 @@ import { isCapability, type Capability } from './capability.js'
  * capability exists when it is listed here.
  */
 const BUILTIN: Record<string, URL> = {
-  ec2: new URL('../plugins/ec2/index.ts', import.meta.url)
+  ec2: new URL('../plugins/ec2/index.ts', import.meta.url),
+  s3: new URL('../plugins/s3/index.ts', import.meta.url)
 }
 
 export const BUILTIN_CAPABILITIES = Object.keys(BUILTIN)

@@ -1,0 +1,237 @@
+/**
+ * BlobStore: the bytes of objects and parts, cut into stripes and erasure-coded across the cluster.
+ *
+ * A blob is one PUT's body (or one part's). It is cut into stripes of k × shardSize data bytes (the
+ * last one shorter); each stripe is Reed-Solomon encoded (core ReedSolomon) into k data and m parity
+ * shards of ceil(stripeLength / k) bytes (the last data shard zero-padded), and the ring (ring.ts)
+ * places the k + m shards of a stripe on distinct targets — nodes, or data directories of one node
+ * when there are fewer nodes than shards. Shard `i` of stripe `s` of blob `id` is named
+ * `<id>.<s>.<i>` (ShardId) and lives in its target's ShardStore (shards.ts).
+ *
+ * A put is durable when every stripe has a write quorum of shards acknowledged (k, or k + 1 when
+ * k == m, so two halves of a split cluster cannot both accept writes); shards that could not be
+ * written are rebuilt later by heal. A read needs any k intact shards of each stripe it touches:
+ * data shards first, parity only when one is missing or fails its CRC.
+ */
+import { randomBytes } from 'node:crypto'
+import { AwsError, NodeCallError, ReedSolomon, type Bus } from '../../core/index.js'
+import { parseTarget, type Ring, type Target } from './ring.js'
+
+export interface BlobRef {
+  /** Random, cluster-unique. */
+  id: string
+  /** Data bytes. */
+  size: number
+  k: number
+  m: number
+  /** Shard length of every full stripe; a stripe holds k × shardSize data bytes. */
+  shardSize: number
+  /** Per stripe, the k + m targets (`<nodeId>/<dir index>`) its shards were placed on, by shard index. */
+  stripes: string[][]
+}
+
+
+/** Shards per stripe are at most this long: a whole stripe of a 2+1 code is 2 MiB of data. */
+const MAX_SHARD = 1024 * 1024
+/** Stripes of one blob in flight at once: enough to keep disks and the bus busy, bounded in memory. */
+const STRIPES_IN_FLIGHT = 4
+
+export interface Code { k: number, m: number }
+
+/** `2+1` → { k: 2, m: 1 }. */
+export function parseCode (s: string): Code {
+  const m = /^(\d+)\+(\d+)$/.exec(s.trim())
+  const code = m === null ? undefined : { k: Number(m[1]), m: Number(m[2]) }
+  if (code === undefined || code.k < 1 || code.m < 0 || code.k + code.m > 255) throw new Error(`--s3-code wants K+M with K ≥ 1 and K+M ≤ 255, got '${s}'`)
+  return code
+}
+
+/** Shards that must be durable for a stripe's write to count (the write quorum). */
+export function writeQuorum (k: number, m: number): number {
+  return k + (k === m ? 1 : 0)
+}
+
+export function shardId (blob: string, stripe: number, shard: number): string {
+  return `${blob}.${stripe}.${shard}`
+}
+
+/** Where a stripe's data starts in its blob and how long it is. */
+export function stripeSpan (ref: BlobRef, s: number): { start: number, length: number, shardLength: number } {
+  const full = ref.k * ref.shardSize
+  const start = s * full
+  const length = Math.min(full, ref.size - start)
+  return { start, length, shardLength: Math.ceil(length / ref.k) }
+}
+
+const unavailable = (what: string): AwsError => new AwsError('ServiceUnavailable', `Not enough s3 nodes are reachable to ${what}; retry later.`, 503)
+
+export class BlobStore {
+  private readonly codecs = new Map<string, ReedSolomon>()
+
+  constructor (private readonly bus: Bus, private readonly ring: Ring, private readonly code: () => Code) {}
+
+  /** Stores `body` as one blob; resolves once every stripe has its write quorum durable. */
+  async put (body: Uint8Array): Promise<BlobRef> {
+    const { k, m } = this.code()
+    const shardSize = Math.min(MAX_SHARD, Math.max(4096, this.bus.maxPayload - 64 * 1024))
+    const ref: BlobRef = { id: randomBytes(12).toString('hex'), size: body.length, k, m, shardSize, stripes: [] }
+    const count = Math.ceil(body.length / (k * shardSize))
+    ref.stripes = new Array<string[]>(count)
+    await inParallel(count, STRIPES_IN_FLIGHT, async s => { ref.stripes[s] = await this.putStripe(ref, s, body) })
+    return ref
+  }
+
+  /** Bytes [start, end) of the concatenation of `blobs` (a multipart object's parts, in order). */
+  async read (blobs: BlobRef[], start: number, end: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(Math.max(0, end - start))
+    const jobs: Array<() => Promise<void>> = []
+    let base = 0
+    for (const ref of blobs) {
+      for (let s = 0; s < ref.stripes.length; s++) {
+        const span = stripeSpan(ref, s)
+        const a = base + span.start
+        const b = a + span.length
+        if (b <= start || a >= end) continue
+        jobs.push(async () => {
+          const data = await this.readStripe(ref, s)
+          const from = Math.max(start, a)
+          const to = Math.min(end, b)
+          copyFromShards(data, ref.shardSize === 0 ? 0 : span.shardLength, from - a, to - from, out, from - start)
+        })
+      }
+      base += ref.size
+    }
+    await inParallel(jobs.length, STRIPES_IN_FLIGHT, async i => { await jobs[i]() })
+    return out
+  }
+
+  /** Releases the shards of blobs no object references any more; best effort (heal collects the rest). */
+  async free (blobs: BlobRef[]): Promise<void> {
+    const byNode = new Map<string, string[]>()
+    for (const ref of blobs) {
+      ref.stripes.forEach((targets, s) => targets.forEach((t, i) => {
+        const { nodeId } = parseTarget(t)
+        const ids = byNode.get(nodeId) ?? []
+        ids.push(shardId(ref.id, s, i))
+        byNode.set(nodeId, ids)
+      }))
+    }
+    await Promise.all([...byNode].map(async ([nodeId, ids]) => {
+      await this.bus.callNode(nodeId, 's3.shard.free', { data: Buffer.from(JSON.stringify(ids)) })
+    }))
+  }
+
+  /** Every shard of a stripe, read from its target: data first, parity only when something is missing. */
+  async readStripe (ref: BlobRef, s: number): Promise<Uint8Array[]> {
+    const { shardLength } = stripeSpan(ref, s)
+    const targets = ref.stripes[s]
+    const shards: Array<Uint8Array | undefined> = new Array(ref.k + ref.m).fill(undefined)
+    const fetch = async (i: number): Promise<void> => { shards[i] = await this.getShard(targets[i], shardId(ref.id, s, i), shardLength) }
+    await Promise.all(Array.from({ length: ref.k }, async (_, i) => { await fetch(i) }))
+    const lost = shards.slice(0, ref.k).filter(x => x === undefined).length
+    if (lost === 0) return shards as Uint8Array[]
+    await Promise.all(Array.from({ length: ref.m }, async (_, j) => { await fetch(ref.k + j) }))
+    const present = shards.map(x => x !== undefined)
+    if (present.filter(Boolean).length < ref.k) throw unavailable('read this object')
+    const full = shards.map(x => x ?? Buffer.alloc(shardLength))
+    await this.codec(ref.k, ref.m).reconstruct(full, present)
+    // Read repair: a shard lost on a node that answers is rewritten now, not at the next heal pass.
+    present.forEach((ok, i) => {
+      if (!ok) void this.putShard(targets[i], shardId(ref.id, s, i), full[i]).catch(() => false)
+    })
+    return full
+  }
+
+  /** Shard `i` of stripe `s` rebuilt from the others (for heal: its own copy is missing or corrupt). */
+  async rebuildShard (ref: BlobRef, s: number, i: number): Promise<Uint8Array> {
+    const { shardLength } = stripeSpan(ref, s)
+    const targets = ref.stripes[s]
+    const shards = await Promise.all(targets.map(async (t, j) => j === i ? undefined : await this.getShard(t, shardId(ref.id, s, j), shardLength)))
+    const present = shards.map(x => x !== undefined)
+    if (present.filter(Boolean).length < ref.k) throw unavailable('rebuild a shard')
+    const full = shards.map(x => x ?? Buffer.alloc(shardLength))
+    if (ref.m > 0) await this.codec(ref.k, ref.m).reconstruct(full, present)
+    return full[i]
+  }
+
+  /** One shard, or undefined when its target is unreachable, lacks it, or holds a corrupt copy. */
+  async getShard (t: Target, id: string, length: number): Promise<Uint8Array | undefined> {
+    const { nodeId } = parseTarget(t)
+    try {
+      const r = await this.bus.callNode(nodeId, 's3.shard.get', { data: new Uint8Array(0), headers: { id } })
+      if (r.headers?.state !== undefined || r.data.length !== length) return undefined
+      return r.data
+    } catch (e) {
+      if (e instanceof NodeCallError) return undefined
+      throw e
+    }
+  }
+
+  /** Writes one shard to its target; false when the target could not take it. */
+  async putShard (t: Target, id: string, data: Uint8Array): Promise<boolean> {
+    const { nodeId, dir } = parseTarget(t)
+    try {
+      await this.bus.callNode(nodeId, 's3.shard.put', { data, headers: { id, dir: String(dir) } })
+      return true
+    } catch (e) {
+      if (e instanceof NodeCallError) return false
+      throw e
+    }
+  }
+
+  codec (k: number, m: number): ReedSolomon {
+    const key = `${k}+${m}`
+    let c = this.codecs.get(key)
+    if (c === undefined) {
+      c = new ReedSolomon(k, m)
+      this.codecs.set(key, c)
+    }
+    return c
+  }
+
+  private async putStripe (ref: BlobRef, s: number, body: Uint8Array): Promise<string[]> {
+    const { k, m } = ref
+    const { start, length, shardLength } = stripeSpan(ref, s)
+    const data: Uint8Array[] = []
+    for (let i = 0; i < k; i++) {
+      const a = start + i * shardLength
+      const b = Math.min(start + length, a + shardLength)
+      if (b - a === shardLength) {
+        data.push(body.subarray(a, b))
+      } else {
+        // The stripe's tail: zero-padded to the shard length (the padding is never returned).
+        const padded = Buffer.alloc(shardLength)
+        if (b > a) padded.set(body.subarray(a, b))
+        data.push(padded)
+      }
+    }
+    const parity = Array.from({ length: m }, () => Buffer.allocUnsafe(shardLength))
+    if (m > 0) await this.codec(k, m).encode(data, parity)
+    const targets = this.ring.place(shardId(ref.id, s, 0), k + m)
+    const shards = [...data, ...parity]
+    const ok = await Promise.all(shards.map(async (shard, i) => await this.putShard(targets[i], shardId(ref.id, s, i), shard)))
+    if (ok.filter(Boolean).length < writeQuorum(k, m)) throw unavailable('store this object durably')
+    return targets
+  }
+}
+
+/** Copies `length` data bytes from offset `at` of a stripe whose data shards are `shardLength` long. */
+function copyFromShards (shards: Uint8Array[], shardLength: number, at: number, length: number, out: Buffer, outAt: number): void {
+  let done = 0
+  while (done < length) {
+    const pos = at + done
+    const i = Math.floor(pos / shardLength)
+    const off = pos - i * shardLength
+    const n = Math.min(shardLength - off, length - done)
+    out.set(shards[i].subarray(off, off + n), outAt + done)
+    done += n
+  }
+}
+
+async function inParallel (count: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < count) await fn(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(width, count) }, worker))
+}

@@ -1,0 +1,50 @@
+/**
+ * The s3 capability: Hive's S3 API over an erasure-coded object store. The API's resource families
+ * each have their file (actions.ts gathers them); the store is catalog.ts (what exists), blobs.ts
+ * (the bytes, striped and RS-coded), shards.ts (one node's shards on disk) and ring.ts (placement).
+ */
+import { join, resolve } from 'node:path'
+import { defineCapability } from '../../core/index.js'
+import { S3_ACTIONS, s3Handlers } from './actions.js'
+import { s3Admin } from './admin.js'
+import { BlobStore, parseCode } from './blobs.js'
+import { Catalog } from './catalog.js'
+import { Healer } from './heal.js'
+import { Ring } from './ring.js'
+import { ShardStore } from './shards.js'
+
+/** RS(2,1) everywhere unless --s3-code says otherwise: see docs/S3.md. */
+const DEFAULT_CODE = '2+1'
+
+export default defineCapability({
+  name: 'hive-s3',
+  capability: 's3',
+  services: {
+    s3: { actions: S3_ACTIONS }
+  },
+  admin: s3Admin,
+  async register (app, hive) {
+    const { node } = hive
+    const code = parseCode(node.settings['s3-code'] ?? DEFAULT_CODE)
+    const dirs = (node.settings['s3-dirs'] ?? '').split(',').map(d => d.trim()).filter(d => d !== '').map(d => resolve(d))
+    if (dirs.length === 0) dirs.push(join(node.dataDir, 's3', 'shards'))
+
+    const shards = ShardStore.open(node.dataDir, dirs)
+    shards.serve(hive.bus)
+    const ring = await Ring.join(hive.kv, { nodeId: node.nodeId, dirs: dirs.length, joinedAt: new Date().toISOString() })
+    const catalog = await Catalog.open(hive.kv, node.dataDir)
+
+    const blobs = new BlobStore(hive.bus, ring, () => code)
+    const healer = new Healer(node.nodeId, catalog, blobs, shards, hive.log)
+    healer.start(hive.bus)
+    app.addHook('onClose', async () => {
+      await healer.close()
+      ring.close()
+      await catalog.close()
+      await shards.close()
+    })
+    for (const [action, handler] of Object.entries(s3Handlers({ catalog, blobs, node, log: hive.log }))) {
+      hive.serve('s3', action, handler)
+    }
+  }
+})
