@@ -67,7 +67,10 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
     entry = opts.services.get(service)
     if (entry === undefined) throw CoreErrors.unknownService(service)
     const auth = await verifySigV4(req, opts.credentials, { protocol: entry.model.metadata.protocol, region: opts.region })
-    const signed = auth.body === req.body ? req : { ...req, body: auth.body }
+    // aws-chunked trailers (x-amz-checksum-crc32 …) bind to their members as the same headers would.
+    const signed = auth.body === req.body && auth.trailers === undefined
+      ? req
+      : { ...req, body: auth.body, headers: { ...req.headers, ...lowerCased(auth.trailers ?? {}) } }
     const bucket = entry.model.metadata.protocol === 'rest-xml' ? virtualHostBucket(req.headers.host) : undefined
     const { operation, input } = entry.protocol.parse(entry.model, bucket === undefined ? signed : pathStyle(signed, bucket))
     action = `${service}:${operation.name}`
@@ -106,6 +109,10 @@ export function virtualHostBucket (host: string | undefined): string | undefined
   if (s3 > 0) return labels.slice(0, s3).join('.')
   if (labels.length > 1 && labels[labels.length - 1] === 'localhost') return labels.slice(0, -1).join('.')
   return undefined
+}
+
+function lowerCased (h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))
 }
 
 /** S3 answers an oversized single PUT with EntityTooLarge (AWS's ceiling is 5 GiB; Hive's the body limit). */

@@ -18,7 +18,7 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { kvBucketName, type Bucket, type KvStore } from '../../core/index.js'
+import { kvBucketName, RevisionConflict, type Bucket, type KvStore } from '../../core/index.js'
 import type { BlobRef } from './blobs.js'
 
 export interface Tag { Key: string, Value: string }
@@ -148,21 +148,40 @@ export class Catalog {
     return (await this.objects.get(objectKvKey(bucket, key)))?.value
   }
 
-  /** Commits an object; returns the one it replaced, whose blobs the caller frees. */
+  /**
+   * Commits an object; returns the one it replaced, whose blobs the caller frees. Compare-and-set
+   * on the revision read, so of two racing PUTs each learns exactly what it replaced.
+   */
   async putObject (bucket: string, record: ObjectRecord): Promise<ObjectRecord | undefined> {
     const k = objectKvKey(bucket, record.key)
-    const before = await this.objects.get(k)
-    await this.objects.put(k, record)
-    return before?.value
+    for (;;) {
+      const before = await this.objects.get(k)
+      try {
+        if (before === undefined) {
+          if (await this.objects.create(k, record) !== undefined) return undefined
+        } else {
+          await this.objects.update(k, record, before.revision)
+          return before.value
+        }
+      } catch (e) {
+        if (!(e instanceof RevisionConflict)) throw e
+      }
+    }
   }
 
   /** Removes an object; returns it (undefined when there was none), for the caller to free its blobs. */
   async deleteObject (bucket: string, key: string): Promise<ObjectRecord | undefined> {
     const k = objectKvKey(bucket, key)
-    const before = await this.objects.get(k)
-    if (before === undefined) return undefined
-    await this.objects.delete(k)
-    return before.value
+    for (;;) {
+      const before = await this.objects.get(k)
+      if (before === undefined) return undefined
+      try {
+        await this.objects.delete(k, before.revision)
+        return before.value
+      } catch (e) {
+        if (!(e instanceof RevisionConflict)) throw e
+      }
+    }
   }
 
   /** Replaces an object's record only if it is still the one read (tags): false when it changed. */
@@ -172,11 +191,12 @@ export class Catalog {
 
   /**
    * Objects of `bucket` in key order (UTF-8 bytes), those starting with `prefix`, strictly after
-   * `after` when given. `skipPrefix(p)` from inside the loop is not offered: callers that roll up
+   * `after` when given. The view first catches up with the KV unless the caller just did
+   * (`caughtUp`: one listing request that scans several times). `skipPrefix(p)` from inside the loop is not offered: callers that roll up
    * common prefixes call `scan` again from `afterPrefixOf(p)`.
    */
-  async * scan (bucket: string, opts: { prefix?: string, after?: string } = {}): AsyncGenerator<ListedObject> {
-    await this.catchUp()
+  async * scan (bucket: string, opts: { prefix?: string, after?: string, caughtUp?: boolean } = {}): AsyncGenerator<ListedObject> {
+    if (opts.caughtUp !== true) await this.catchUp()
     const prefix = opts.prefix ?? ''
     const from = viewKey(bucket, prefix)
     const after = opts.after === undefined ? undefined : viewKey(bucket, opts.after)

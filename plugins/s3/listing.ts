@@ -50,11 +50,12 @@ export type Entry = { key: string, record: ObjectRecord } | { prefix: string }
 /** The bucket's entries after `after`: keys under `prefix`, rolled up at `delimiter`. */
 export async function * walk (catalog: Catalog, bucket: string, prefix: string, delimiter: string, after: string | undefined): AsyncGenerator<Entry> {
   let from = after
+  await catalog.catchUp()
   for (;;) {
     let rolling: string | undefined
     let skipped = 0
     let seek: string | undefined
-    for await (const { key, record } of catalog.scan(bucket, { prefix, ...(from === undefined ? {} : { after: from }) })) {
+    for await (const { key, record } of catalog.scan(bucket, { prefix, caughtUp: true, ...(from === undefined ? {} : { after: from }) })) {
       if (rolling !== undefined) {
         if (key.startsWith(rolling)) {
           if (++skipped < SKIP_BEFORE_SEEK) continue

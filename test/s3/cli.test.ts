@@ -32,8 +32,8 @@ function files (dir: string): string[] {
 
 ok(t, aws(node, ['s3', 'mb', 's3://cli']))
 
-// HIVE_S3_BIG_MB raises this to the 200 MiB of the issue's acceptance run.
-const BIG_MB = Number(process.env.HIVE_S3_BIG_MB ?? 40)
+// The issue's 200 MiB; HIVE_S3_BIG_MB lowers it for a quick local run.
+const BIG_MB = Number(process.env.HIVE_S3_BIG_MB ?? 200)
 t.test(`big file - aws s3 cp of ${BIG_MB} MiB up and down (multipart) keeps its SHA-256`, async t => {
   const up = join(work, 'big.bin')
   const down = join(work, 'big.back')
