@@ -2,7 +2,7 @@ import { createInbox, ErrorCode, headers as natsHeaders, RequestStrategy, type M
 import type { Logger } from 'pino'
 import { decode, encode } from './codec.js'
 import { AwsError, CoreErrors, type AwsErrorJSON } from './errors.js'
-import { ACTION_QUEUE, actionSubject, gatherSubject, nodeSubject } from './subjects.js'
+import { ACTION_QUEUE, actionSubject, gatherSubject, internalSubject, nodeSubject } from './subjects.js'
 
 /** Who asked, carried with every action so handlers answer as the right account and region. */
 export interface RequestContext {
@@ -86,6 +86,7 @@ export class Bus {
   /** Actions this node serves: a request for one of them runs here, without a trip through NATS. */
   private readonly local = new Map<string, ActionHandler>()
   private readonly localNode = new Map<string, NodeHandler>()
+  private readonly localInternal = new Map<string, NodeHandler>()
 
   constructor (readonly nc: NatsConnection, private readonly opts: BusOptions) {
     this.timeoutMs = opts.timeoutMs ?? 60_000
@@ -143,6 +144,26 @@ export class Bus {
     }))
   }
 
+  /**
+   * Serves `name` for the whole cluster (`hive.int.<name>`, queue group): the API one capability
+   * offers another beside the AWS actions — the s3 store's internal objects for ebs, say. One node
+   * that serves it answers each call; this node's own handler when it has one.
+   */
+  serveInternal (name: string, handler: NodeHandler): void {
+    this.localInternal.set(name, handler)
+    this.subs.push(this.nc.subscribe(internalSubject(name), {
+      queue: ACTION_QUEUE,
+      callback: (_e, m) => { void this.answerNode(name, handler, m) }
+    }))
+  }
+
+  /** Calls an internal API by name on a node that serves it; NodeCallError (unreachable) when none does. */
+  async callInternal (name: string, msg: NodeMessage, timeoutMs = 60_000): Promise<NodeMessage> {
+    const local = this.localInternal.get(name)
+    if (local !== undefined) return await local(msg)
+    return await this.exchange('cluster', internalSubject(name), name, msg, timeoutMs)
+  }
+
   /** Calls `name` on node `nodeId` (this node's own handler runs in-process). */
   async callNode (nodeId: string, name: string, msg: NodeMessage, timeoutMs = 30_000): Promise<NodeMessage> {
     if (nodeId === this.opts.nodeId) {
@@ -150,13 +171,17 @@ export class Bus {
       if (handler === undefined) throw new NodeCallError(nodeId, true, `this node does not serve ${name}`)
       return await handler(msg)
     }
+    return await this.exchange(nodeId, nodeSubject(nodeId, name), name, msg, timeoutMs)
+  }
+
+  private async exchange (nodeId: string, subject: string, name: string, msg: NodeMessage, timeoutMs: number): Promise<NodeMessage> {
     const h = natsHeaders()
     for (const [k, v] of Object.entries(msg.headers ?? {})) h.set(k, v)
     let reply: Msg
     try {
-      reply = await this.nc.request(nodeSubject(nodeId, name), msg.data, { headers: h, timeout: timeoutMs })
+      reply = await this.nc.request(subject, msg.data, { headers: h, timeout: timeoutMs })
     } catch (e) {
-      throw new NodeCallError(nodeId, true, `node ${nodeId} did not answer ${name}: ${(e as Error).message}`)
+      throw new NodeCallError(nodeId, true, `${nodeId === 'cluster' ? 'no node' : `node ${nodeId}`} did not answer ${name}: ${(e as Error).message}`)
     }
     const out: Record<string, string> = {}
     for (const k of reply.headers?.keys() ?? []) out[k] = reply.headers?.get(k) ?? ''

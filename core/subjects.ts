@@ -12,6 +12,9 @@
  *                                 (`s3.shard.put`, `s3.shard.get` …). Body: raw bytes; NATS headers
  *                                 carry string arguments, and `hive-error` in a reply carries a failure.
  *                                 The capability documents each <name> beside its handler.
+ *   hive.int.<name>              request/reply, queue group `hive.act`: a capability's internal API for
+ *                                 other capabilities (`s3.object.put` …), same message form as
+ *                                 hive.node.*; one node that serves <name> answers.
  *   _INBOX.<nuid>.<token>        where replies to one bus's requests arrive: one subscription per
  *                                 bus (per node), <token> names the pending request (base-36 counter).
  *   NATS answers 503 "no responders" when nobody subscribes: the bus turns that into an AwsError
@@ -40,6 +43,10 @@ export function gatherSubject (service: string, action: string): string {
 
 export function nodeSubject (nodeId: string, name: string): string {
   return `hive.node.${nodeId}.${name}`
+}
+
+export function internalSubject (name: string): string {
+  return `hive.int.${name}`
 }
 
 export const NODES_BUCKET = 'hive_nodes'

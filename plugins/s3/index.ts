@@ -10,6 +10,7 @@ import { s3Admin } from './admin.js'
 import { BlobStore, parseCode } from './blobs.js'
 import { Catalog } from './catalog.js'
 import { Healer } from './heal.js'
+import { serveInternal } from './internal.js'
 import { Ring } from './ring.js'
 import { ShardStore } from './shards.js'
 
@@ -42,6 +43,9 @@ export default defineCapability({
       ring.close()
       await catalog.close()
       await shards.close()
+    })
+    serveInternal(hive.bus, catalog, blobs, old => {
+      blobs.free(old.blobs).catch(err => { hive.log.warn({ err }, 'freeing a replaced internal object failed') })
     })
     for (const [action, handler] of Object.entries(s3Handlers({ catalog, blobs, node, log: hive.log }))) {
       hive.serve('s3', action, handler)
