@@ -28,6 +28,23 @@ function line (nodeId: string, s: HealStatus | undefined): string {
 }
 
 export const s3Admin: Record<string, AdminCommand> = {
+  compact: {
+    summary: 'reclaim the space of deleted objects on every s3 node now',
+    async run (ctx) {
+      let failed = false
+      for (const id of await members(ctx)) {
+        try {
+          const r = await ctx.bus.callNode(id, 's3.compact', { data: Buffer.alloc(0) }, 600_000)
+          const c = JSON.parse(Buffer.from(r.data).toString('utf8')) as { segments: number, moved: number, reclaimedBytes: number }
+          ctx.out.write(`${id.padEnd(24)} ${c.segments} segments compacted, ${c.moved} shards moved, ${(c.reclaimedBytes / 1048576).toFixed(1)} MiB reclaimed\n`)
+        } catch (err) {
+          failed = true
+          ctx.out.write(`${id.padEnd(24)} down (${(err as Error).message})\n`)
+        }
+      }
+      return failed ? 1 : 0
+    }
+  },
   status: {
     summary: 'heal progress and state of every s3 node',
     async run (ctx) {

@@ -5,6 +5,7 @@
  * CRCs — and otherwise reads any k shards of the stripe, reconstructs the lost one and stores it.
  * A node back from an outage thus catches up on the stripes written while it was down.
  *
+ * Each pass ends with a compaction of this node's shard logs (shards.ts).
  * Passes run every HEAL_INTERVAL_MS (HIVE_S3_HEAL_INTERVAL_MS overrides), shallow by default and
  * deep every DEEP_EVERY-th time, and on demand. Node calls (core/subjects.ts):
  *   s3.heal.start    body: JSON { deep?: boolean } → JSON HealStatus (starts a pass unless one runs)
@@ -32,6 +33,7 @@ export interface HealStatus {
   finishedAt?: string
 }
 
+/** 0: no passes but those asked for (tests that need a quiet store). */
 const HEAL_INTERVAL_MS = Number(process.env.HIVE_S3_HEAL_INTERVAL_MS ?? 60_000)
 const DEEP_EVERY = 10
 
@@ -79,7 +81,7 @@ export class Healer {
 
   private schedule (delayMs = HEAL_INTERVAL_MS): void {
     clearTimeout(this.timer)
-    if (this.closed) return
+    if (this.closed || HEAL_INTERVAL_MS === 0) return
     this.timer = setTimeout(() => { this.run((this.status.passes + 1) % DEEP_EVERY === 0) }, delayMs)
     this.timer.unref()
   }
@@ -109,6 +111,9 @@ export class Healer {
       }
       this.status.checked++
     }
+    // Maintenance goes on with compaction: what this pass found forgotten is reclaimed now.
+    const compacted = await this.shards.compact()
+    if (compacted.segments > 0) this.log.info(compacted, 's3 shard segments compacted')
     this.status = { ...this.status, running: false, passes: this.status.passes + 1, finishedAt: new Date().toISOString() }
   }
 }

@@ -10,14 +10,22 @@
  * committed (LMDB syncs each commit), so an acknowledged shard is found after any crash. A record
  * whose location never committed is unreferenced: its space goes with its segment.
  *
+ * Compaction reclaims the space of forgotten shards. The log deletes only whole segments from its
+ * oldest on (Wal.deleteUpTo), so a directory is cleaned from its tail: while forgotten bytes are
+ * more than half of its closed segments, the oldest segment's live shards are appended anew and
+ * their locations moved (only if still where they were: a shard freed or rewritten meanwhile is
+ * left alone), then the segment is deleted. Space stays within about twice the live data. A read
+ * that finds its segment gone looks its shard up again.
+ *
  * Node calls (hive.node.<nodeId>.<name>, core/subjects.ts), served for the other s3 nodes:
  *   s3.shard.put    headers { id, dir }; body: the shard → empty body once durable
  *   s3.shard.get    headers { id } → body: the shard; or headers { state: 'missing' | 'corrupt' }
  *   s3.shard.free   body: JSON string[] of shard ids to forget → empty
  *   s3.shard.has    body: JSON string[] of shard ids → JSON boolean[] (held, by position; not read)
+ *   s3.compact      → JSON CompactionResult (compacts every directory now)
  */
 import { open, type Database, type RootDatabase } from 'lmdb'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { readWalRecord, Wal, type Bus, type WalLocation } from '../../core/index.js'
 
@@ -29,6 +37,24 @@ interface ShardLocation extends WalLocation {
 
 export type ShardRead = Buffer | 'missing' | 'corrupt'
 
+export interface CompactionResult {
+  /** Segments deleted, live shards moved, and bytes of disk given back. */
+  segments: number
+  moved: number
+  reclaimedBytes: number
+}
+
+/** Segment size of the shard logs; HIVE_S3_SEGMENT_BYTES makes them small enough for tests to fill. */
+const SEGMENT_BYTES = Number(process.env.HIVE_S3_SEGMENT_BYTES ?? 64 * 1024 * 1024)
+/** Bytes a record takes in the log beyond its payload: one 16-byte header per 32 KiB block it spans. */
+function recordBytes (length: number): number {
+  return length + 16 * (Math.ceil(length / (32768 - 16)) + 1)
+}
+
+function sameLocation (a: ShardLocation | undefined, b: ShardLocation): boolean {
+  return a !== undefined && a.dir === b.dir && a.segment === b.segment && a.offset === b.offset && a.sequence === b.sequence
+}
+
 export class ShardStore {
   private readonly wals: Wal[]
 
@@ -37,7 +63,7 @@ export class ShardStore {
     private readonly db: RootDatabase,
     private readonly map: Database<ShardLocation, string>
   ) {
-    this.wals = dirs.map(d => Wal.open(join(d, 'log')))
+    this.wals = dirs.map(d => Wal.open(join(d, 'log'), { segmentBytes: SEGMENT_BYTES }))
   }
 
   static open (dataDir: string, dirs: string[]): ShardStore {
@@ -58,16 +84,69 @@ export class ShardStore {
     await this.map.put(id, { ...at, dir })
   }
 
-  async get (id: string): Promise<ShardRead> {
+  async get (id: string, retried = false): Promise<ShardRead> {
     const at = this.map.get(id)
     if (at === undefined) return 'missing'
     try {
       return await readWalRecord(join(this.dirs[at.dir], 'log'), at)
     } catch (e) {
-      if ((e as { code?: string }).code === 'WAL_CORRUPT') return 'corrupt'
-      if ((e as { code?: string }).code === 'WAL_MISSING') return 'missing'
-      throw e
+      const code = (e as { code?: string }).code
+      if (code === 'WAL_CORRUPT') return 'corrupt'
+      if (code !== 'WAL_MISSING') throw e
+      // Compaction may have moved the shard and deleted its old segment since we looked it up.
+      if (!retried && !sameLocation(this.map.get(id), at)) return await this.get(id, true)
+      return 'missing'
     }
+  }
+
+  /** Compacts every directory (see the top of this file). */
+  async compact (): Promise<CompactionResult> {
+    const total: CompactionResult = { segments: 0, moved: 0, reclaimedBytes: 0 }
+    for (let d = 0; d < this.dirs.length; d++) {
+      const r = await this.compactDir(d)
+      total.segments += r.segments
+      total.moved += r.moved
+      total.reclaimedBytes += r.reclaimedBytes
+    }
+    return total
+  }
+
+  private async compactDir (d: number): Promise<CompactionResult> {
+    const log = join(this.dirs[d], 'log')
+    // Closed segments, oldest first; the last one is being written and is never cleaned.
+    const all = readdirSync(log).filter(f => /^\d{20}\.wal$/.test(f)).sort()
+      .map(f => ({ first: Number(f.slice(0, 20)), bytes: statSync(join(log, f)).size }))
+    const segments = all.slice(0, -1)
+    if (segments.length === 0) return { segments: 0, moved: 0, reclaimedBytes: 0 }
+    const live = new Map<number, Array<{ id: string, at: ShardLocation }>>(segments.map(x => [x.first, []]))
+    for (const { key, value } of this.map.getRange()) {
+      if (value.dir === d) live.get(value.segment)?.push({ id: key, at: value })
+    }
+    const liveBytes = (first: number): number => (live.get(first) ?? []).reduce((n, x) => n + recordBytes(x.at.length), 0)
+    let closed = segments.reduce((n, x) => n + x.bytes, 0)
+    let used = segments.reduce((n, x) => n + liveBytes(x.first), 0)
+    const result: CompactionResult = { segments: 0, moved: 0, reclaimedBytes: 0 }
+    for (let i = 0; i < segments.length && closed - used > closed / 2; i++) {
+      const seg = segments[i]
+      for (const { id, at } of live.get(seg.first) ?? []) {
+        const data = await this.get(id)
+        if (typeof data === 'string') continue
+        const moved = { ...await this.wals[d].appendLocated(SHARD_RECORD, data), dir: d }
+        const done = await this.map.transaction(() => {
+          if (!sameLocation(this.map.get(id), at)) return false
+          void this.map.put(id, moved)
+          return true
+        })
+        if (done) result.moved++
+      }
+      // Every record of this segment has a sequence below the next segment's first.
+      this.wals[d].deleteUpTo(all[i + 1].first - 1)
+      result.segments++
+      result.reclaimedBytes += seg.bytes - liveBytes(seg.first)
+      closed -= seg.bytes
+      used -= liveBytes(seg.first)
+    }
+    return result
   }
 
   has (id: string): boolean {
@@ -92,6 +171,7 @@ export class ShardStore {
       await this.free(JSON.parse(Buffer.from(data).toString('utf8')) as string[])
       return { data: new Uint8Array(0) }
     })
+    bus.serveNode('s3.compact', async () => ({ data: Buffer.from(JSON.stringify(await this.compact())) }))
     bus.serveNode('s3.shard.has', ({ data }) => {
       const ids = JSON.parse(Buffer.from(data).toString('utf8')) as string[]
       return { data: Buffer.from(JSON.stringify(ids.map(id => this.has(id)))) }
