@@ -25,9 +25,9 @@ const KV_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/
  * The bucket a request names, when the caller may use it: NoSuchBucket when there is none,
  * AccessDenied when another account owns it or it is not the ExpectedBucketOwner's.
  */
-export async function requireBucket (catalog: Catalog, name: string, ctx: ActionContext, expectedOwner?: string): Promise<BucketRecord> {
+export async function requireBucket (catalog: Catalog, name: string, ctx: ActionContext, expectedOwner?: string, fresh = false): Promise<BucketRecord> {
   // Bucket names are KV keys: a name that could not be one is a bucket that does not exist.
-  const bucket = KV_KEY.test(name) ? (await catalog.buckets.get(name))?.value : undefined
+  const bucket = KV_KEY.test(name) ? await catalog.getBucket(name, fresh) : undefined
   if (bucket === undefined) throw S3Errors.noSuchBucket(name)
   if (bucket.ownerId !== ctx.accountId) throw S3Errors.accessDenied()
   if (expectedOwner !== undefined && expectedOwner !== bucket.ownerId) throw S3Errors.accessDenied()
@@ -107,6 +107,7 @@ export function bucketHandlers (deps: S3Deps): Record<string, ActionHandler> {
       if (!await catalog.isEmpty(input.Bucket)) throw S3Errors.bucketNotEmpty(input.Bucket)
       await abortUploadsOf(deps, input.Bucket)
       await catalog.buckets.delete(input.Bucket)
+      catalog.forgetBucket(input.Bucket)
       return {}
     },
 
@@ -118,7 +119,7 @@ export function bucketHandlers (deps: S3Deps): Record<string, ActionHandler> {
 
     GetBucketTagging: async (raw, ctx) => {
       const input = raw as unknown as BucketInput
-      const bucket = await requireBucket(catalog, input.Bucket, ctx, input.ExpectedBucketOwner)
+      const bucket = await requireBucket(catalog, input.Bucket, ctx, input.ExpectedBucketOwner, true)
       if (bucket.tags === undefined || bucket.tags.length === 0) throw S3Errors.noSuchTagSet(input.Bucket)
       return { TagSet: bucket.tags }
     },

@@ -115,6 +115,9 @@ export class Catalog {
   private applied = 0
   private readonly waiters: Array<{ revision: number, resolve: () => void }> = []
   private stopWatch: (() => void) | undefined
+  /** Every bucket, kept current by a watch: an object request costs no KV read for its bucket. */
+  private readonly bucketCache = new Map<string, BucketRecord>()
+  private stopBucketWatch: (() => void) | undefined
 
   private constructor (
     readonly buckets: Bucket<BucketRecord>,
@@ -136,12 +139,35 @@ export class Catalog {
       db, view
     )
     await c.startWatch()
+    c.stopBucketWatch = await c.buckets.watch(1, (name, value) => {
+      if (value === undefined) c.bucketCache.delete(name)
+      else c.bucketCache.set(name, value)
+    })
     return c
   }
 
   async close (): Promise<void> {
     this.stopWatch?.()
+    this.stopBucketWatch?.()
     await this.db.close()
+  }
+
+  /**
+   * A bucket's record: from the watched cache, or from KV when it is not there yet (created on
+   * another node a moment ago) or the caller needs what was just written (`fresh`).
+   */
+  async getBucket (name: string, fresh = false): Promise<BucketRecord | undefined> {
+    const cached = fresh ? undefined : this.bucketCache.get(name)
+    if (cached !== undefined) return cached
+    const rec = (await this.buckets.get(name))?.value
+    if (rec === undefined) this.bucketCache.delete(name)
+    else this.bucketCache.set(name, rec)
+    return rec
+  }
+
+  /** Drops a deleted bucket from the cache at once, before its watch says so. */
+  forgetBucket (name: string): void {
+    this.bucketCache.delete(name)
   }
 
   async getObject (bucket: string, key: string): Promise<ObjectRecord | undefined> {
@@ -149,24 +175,15 @@ export class Catalog {
   }
 
   /**
-   * Commits an object; returns the one it replaced, whose blobs the caller frees. Compare-and-set
-   * on the revision read, so of two racing PUTs each learns exactly what it replaced.
+   * Commits an object; returns the one it replaced as far as this node's view knows, for the caller
+   * to free its blobs. One blind KV write: the view may lag a write made a moment ago, and then the
+   * replaced blobs are not freed here (heal's collection finds them), but what it returns has always
+   * been superseded by this write — blobs have one owner each, so freeing them never loses data.
    */
   async putObject (bucket: string, record: ObjectRecord): Promise<ObjectRecord | undefined> {
-    const k = objectKvKey(bucket, record.key)
-    for (;;) {
-      const before = await this.objects.get(k)
-      try {
-        if (before === undefined) {
-          if (await this.objects.create(k, record) !== undefined) return undefined
-        } else {
-          await this.objects.update(k, record, before.revision)
-          return before.value
-        }
-      } catch (e) {
-        if (!(e instanceof RevisionConflict)) throw e
-      }
-    }
+    const before = this.view.get(viewKey(bucket, record.key))?.record
+    await this.objects.put(objectKvKey(bucket, record.key), record)
+    return before
   }
 
   /** Removes an object; returns it (undefined when there was none), for the caller to free its blobs. */

@@ -473,20 +473,17 @@ export function objectHandlers (deps: S3Deps): Record<string, ActionHandler> {
       Object.assign(record, replace ? contentHeadersOf(input) : contentHeadersOfRecord(src.record))
       const wantChecksum = algorithm ?? src.record.checksum?.algorithm
       const recompute = wantChecksum !== undefined && (wantChecksum !== src.record.checksum?.algorithm || src.record.checksum.type === 'COMPOSITE')
-      if (!self) {
-        // Blobs have one owner each (freeing is not counted), so a copy writes its own.
+      {
+        // Blobs have one owner each (freeing is not counted), so a copy, even onto itself, writes its own.
         const bytes = await readObject(deps, src.record, 0, src.record.size)
         record.etag = `"${md5Hex(bytes)}"`
         record.blobs = bytes.length === 0 ? [] : [await blobs.put(bytes)]
         delete record.partCount
         delete record.partSizes
         if (recompute) record.checksum = checksumOver(wantChecksum, bytes)
-      } else if (recompute) {
-        record.checksum = checksumOver(wantChecksum, await readObject(deps, src.record, 0, src.record.size))
       }
       if (record.checksum === undefined) delete record.checksum
-      const before = await catalog.putObject(input.Bucket, record)
-      if (!self) freeBlobs(deps, before?.blobs)
+      freeBlobs(deps, (await catalog.putObject(input.Bucket, record))?.blobs)
       return {
         CopyObjectResult: { ETag: record.etag, LastModified: new Date(record.lastModified), ...checksumMembers(record.checksum?.type === 'COMPOSITE' ? undefined : record.checksum) }
       }
