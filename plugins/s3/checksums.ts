@@ -7,7 +7,6 @@
  */
 import { createHash, type Hash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
-// core/index.ts does not export crc32c yet; it is the core's native CRC32C.
 import { crc32c } from '../../core/index.js'
 import { S3Errors } from './errors.js'
 

@@ -11,11 +11,8 @@ import { BlobStore, parseCode } from './blobs.js'
 import { Catalog } from './catalog.js'
 import { Healer } from './heal.js'
 import { serveInternal } from './internal.js'
-import { Ring } from './ring.js'
+import { followClusterCode, Ring } from './ring.js'
 import { ShardStore } from './shards.js'
-
-/** RS(2,1) everywhere unless --s3-code says otherwise: see docs/S3.md. */
-const DEFAULT_CODE = '2+1'
 
 export default defineCapability({
   name: 'hive-s3',
@@ -26,21 +23,24 @@ export default defineCapability({
   admin: s3Admin,
   async register (app, hive) {
     const { node } = hive
-    const code = parseCode(node.settings['s3-code'] ?? DEFAULT_CODE)
+    const explicit = node.settings['s3-code']
+    if (explicit !== undefined) parseCode(explicit)
     const dirs = (node.settings['s3-dirs'] ?? '').split(',').map(d => d.trim()).filter(d => d !== '').map(d => resolve(d))
     if (dirs.length === 0) dirs.push(join(node.dataDir, 's3', 'shards'))
 
-    const shards = ShardStore.open(node.dataDir, dirs)
+    const shards = await ShardStore.open(node.dataDir, dirs)
     shards.serve(hive.bus)
     const ring = await Ring.join(hive.kv, { nodeId: node.nodeId, dirs: dirs.length, joinedAt: new Date().toISOString() })
+    const code = await followClusterCode(hive.kv, ring, explicit)
     const catalog = await Catalog.open(hive.kv, node.dataDir)
 
-    const blobs = new BlobStore(hive.bus, ring, () => code)
+    const blobs = new BlobStore(hive.bus, ring, () => parseCode(code.current()))
     const healer = new Healer(node.nodeId, catalog, blobs, shards, hive.log)
     healer.start(hive.bus)
     app.addHook('onClose', async () => {
       await healer.close()
       ring.close()
+      code.stop()
       await catalog.close()
       await shards.close()
     })

@@ -98,3 +98,18 @@ export class Ring {
     return out
   }
 }
+
+/**
+ * The erasure code for new blobs, followed as it changes. A code set with --s3-code (`explicit`)
+ * is written for the whole cluster; without one the code follows the cluster's shape: RS(2,1) once
+ * the members have three shard directories between them (three nodes, or one node with
+ * --s3-dirs a,b,c), else 1+0 — one copy, its CRCs still checked, as a single disk can offer.
+ */
+export async function followClusterCode (kv: KvStore, ring: Ring, explicit: string | undefined): Promise<{ current: () => string, stop: () => void }> {
+  const bucket = await kv.bucket<string>(kvBucketName('s3', 'config'))
+  if (explicit !== undefined) await bucket.put('code', explicit)
+  let set = (await bucket.get('code'))?.value
+  const stop = await bucket.watch(1, (key, value) => { if (key === 'code') set = value })
+  const byShape = (): string => ring.nodes().reduce((n, m) => n + Math.max(1, m.dirs), 0) >= 3 ? '2+1' : '1+0'
+  return { current: () => set ?? byShape(), stop }
+}

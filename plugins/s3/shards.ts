@@ -1,14 +1,19 @@
 /**
  * ShardStore: one node's shards, on disk. Each data directory (--s3-dirs) holds one native log
- * (core Wal, format in native/src/wal_format.h) in `<dir>/log`; a shard is one record of it, type
- * SHARD_RECORD, whose payload is the shard's bytes. The log's fragment checksums (CRC32C) are the
- * shard's: a read checks them and reports a mismatch as corrupt, never returning bad bytes.
+ * (core Wal, format in native/src/wal_format.h) in `<dir>/log`; a shard is one record of it:
  *
- * Where each shard landed is kept in LMDB (<data-dir>/s3/shards):
- *   <shard id> → ShardLocation { dir, segment, offset, sequence, length }
- * A put is acknowledged once the record is durable (group-committed fdatasync) and its location is
- * committed (LMDB syncs each commit), so an acknowledged shard is found after any crash. A record
- * whose location never committed is unreferenced: its space goes with its segment.
+ *   record type SHARD_RECORD, payload := idLength:u16le id:utf8[idLength] shard:u8[*]
+ *
+ * The log's fragment checksums (CRC32C) are the shard's: a read checks them and reports a mismatch
+ * as corrupt, never returning bad bytes; the id in the payload must be the one asked for.
+ *
+ * Where each shard landed is kept in LMDB (<data-dir>/s3/locations), a cache of the log:
+ *   locations: <shard id> → ShardLocation { dir, segment, offset, sequence, length (payload) }
+ *   applied:   <dir index> → the sequence up to which the dir's records have locations
+ * A put is acknowledged once its record is durable (group-committed fdatasync) and its location
+ * committed — LMDB flushes commits after the fact (overlappingSync), so after a machine crash the
+ * last locations may be gone: opening replays each log from its `applied` sequence on. A record
+ * whose location was freed before such a crash comes back as an orphan, never as missing data.
  *
  * Compaction reclaims the space of forgotten shards. The log deletes only whole segments from its
  * oldest on (Wal.deleteUpTo), so a directory is cleaned from its tail: while forgotten bytes are
@@ -27,7 +32,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { readWalRecord, Wal, type Bus, type WalLocation } from '../../core/index.js'
+import { readWal, readWalRecord, Wal, type Bus, type WalLocation } from '../../core/index.js'
 
 export const SHARD_RECORD = 1
 
@@ -51,6 +56,15 @@ function recordBytes (length: number): number {
   return length + 16 * (Math.ceil(length / (32768 - 16)) + 1)
 }
 
+function shardRecord (id: string, data: Uint8Array): Buffer {
+  const idBytes = Buffer.from(id, 'utf8')
+  const out = Buffer.allocUnsafe(2 + idBytes.length + data.length)
+  out.writeUInt16LE(idBytes.length, 0)
+  idBytes.copy(out, 2)
+  out.set(data, 2 + idBytes.length)
+  return out
+}
+
 function sameLocation (a: ShardLocation | undefined, b: ShardLocation): boolean {
   return a !== undefined && a.dir === b.dir && a.segment === b.segment && a.offset === b.offset && a.sequence === b.sequence
 }
@@ -61,15 +75,33 @@ export class ShardStore {
   private constructor (
     readonly dirs: string[],
     private readonly db: RootDatabase,
-    private readonly map: Database<ShardLocation, string>
+    private readonly map: Database<ShardLocation, string>,
+    private readonly applied: Database<number, number>
   ) {
     this.wals = dirs.map(d => Wal.open(join(d, 'log'), { segmentBytes: SEGMENT_BYTES }))
   }
 
-  static open (dataDir: string, dirs: string[]): ShardStore {
+  static async open (dataDir: string, dirs: string[]): Promise<ShardStore> {
     for (const d of dirs) mkdirSync(d, { recursive: true })
-    const db = open({ path: join(dataDir, 's3', 'shards') })
-    return new ShardStore(dirs, db, db.openDB<ShardLocation, string>({ name: 'locations' }))
+    const db = open({ path: join(dataDir, 's3', 'locations') })
+    const store = new ShardStore(dirs, db, db.openDB<ShardLocation, string>({ name: 'locations' }), db.openDB<number, number>({ name: 'applied' }))
+    for (let d = 0; d < dirs.length; d++) await store.replay(d)
+    return store
+  }
+
+  /** Locations of the records after the dir's `applied` sequence: what a machine crash may have lost. */
+  private async replay (d: number): Promise<void> {
+    const after = this.applied.get(d) ?? 0
+    if (this.wals[d].lastSequence <= after) return
+    for (const r of await readWal(join(this.dirs[d], 'log'), after)) {
+      if (r.type !== SHARD_RECORD) continue
+      const id = r.data.toString('utf8', 2, 2 + r.data.readUInt16LE(0))
+      const at: ShardLocation = { dir: d, segment: r.segment, offset: r.offset, sequence: r.sequence, length: r.data.length }
+      const known = this.map.get(id)
+      if (known === undefined || known.dir !== d || known.sequence < r.sequence) void this.map.put(id, at)
+      void this.applied.put(d, r.sequence)
+    }
+    await this.db.committed
   }
 
   async close (): Promise<void> {
@@ -80,15 +112,26 @@ export class ShardStore {
   async put (dir: number, id: string, data: Uint8Array): Promise<void> {
     const wal = this.wals[dir]
     if (wal === undefined) throw new Error(`no shard directory ${dir}`)
-    const at = await wal.appendLocated(SHARD_RECORD, data)
-    await this.map.put(id, { ...at, dir })
+    const at = await wal.appendLocated(SHARD_RECORD, shardRecord(id, data))
+    await this.locate(id, { ...at, dir })
+  }
+
+  /** Records where a shard is; appends complete in sequence order, so `applied` only grows. */
+  private async locate (id: string, at: ShardLocation): Promise<void> {
+    const done = this.map.put(id, at)
+    if ((this.applied.get(at.dir) ?? 0) < at.sequence) void this.applied.put(at.dir, at.sequence)
+    await done
   }
 
   async get (id: string, retried = false): Promise<ShardRead> {
     const at = this.map.get(id)
     if (at === undefined) return 'missing'
     try {
-      return await readWalRecord(join(this.dirs[at.dir], 'log'), at)
+      const payload = await readWalRecord(join(this.dirs[at.dir], 'log'), at)
+      const n = payload.readUInt16LE(0)
+      // A location that names another shard's record is as bad as a bad checksum.
+      if (payload.toString('utf8', 2, 2 + n) !== id) return 'corrupt'
+      return payload.subarray(2 + n)
     } catch (e) {
       const code = (e as { code?: string }).code
       if (code === 'WAL_CORRUPT') return 'corrupt'
@@ -131,7 +174,7 @@ export class ShardStore {
       for (const { id, at } of live.get(seg.first) ?? []) {
         const data = await this.get(id)
         if (typeof data === 'string') continue
-        const moved = { ...await this.wals[d].appendLocated(SHARD_RECORD, data), dir: d }
+        const moved = { ...await this.wals[d].appendLocated(SHARD_RECORD, shardRecord(id, data)), dir: d }
         const done = await this.map.transaction(() => {
           if (!sameLocation(this.map.get(id), at)) return false
           void this.map.put(id, moved)
