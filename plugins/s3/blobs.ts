@@ -33,8 +33,13 @@ export interface BlobRef {
 
 /** Shards per stripe are at most this long: a whole stripe of a 2+1 code is 2 MiB of data. */
 const MAX_SHARD = 1024 * 1024
-/** Stripes of one blob in flight at once: enough to keep disks and the bus busy, bounded in memory. */
-const STRIPES_IN_FLIGHT = 4
+/**
+ * Stripes of one blob in flight at once. A PUT's body is in memory already and its data shards are
+ * views of it, so writes may all be under way at once (only parity is allocated): the WAL threads
+ * write while the event loop hashes the body. Reads allocate every shard they fetch: fewer.
+ */
+const PUT_STRIPES_IN_FLIGHT = 64
+const READ_STRIPES_IN_FLIGHT = 16
 
 export interface Code { k: number, m: number }
 
@@ -77,7 +82,7 @@ export class BlobStore {
     const ref: BlobRef = { id: randomBytes(12).toString('hex'), size: body.length, k, m, shardSize, stripes: [] }
     const count = Math.ceil(body.length / (k * shardSize))
     ref.stripes = new Array<string[]>(count)
-    await inParallel(count, STRIPES_IN_FLIGHT, async s => { ref.stripes[s] = await this.putStripe(ref, s, body) })
+    await inParallel(count, PUT_STRIPES_IN_FLIGHT, async s => { ref.stripes[s] = await this.putStripe(ref, s, body) })
     return ref
   }
 
@@ -101,7 +106,7 @@ export class BlobStore {
       }
       base += ref.size
     }
-    await inParallel(jobs.length, STRIPES_IN_FLIGHT, async i => { await jobs[i]() })
+    await inParallel(jobs.length, READ_STRIPES_IN_FLIGHT, async i => { await jobs[i]() })
     return out
   }
 

@@ -378,13 +378,23 @@ export function objectHandlers (deps: S3Deps): Record<string, ActionHandler> {
       await requireBucket(catalog, input.Bucket, ctx, input.ExpectedBucketOwner)
       checkKey(input.Key)
       const body = input.Body ?? Buffer.alloc(0)
-      const md5 = md5Hex(body)
-      verifyContentMd5(input.ContentMD5, body, md5)
-      const checksum = uploadChecksum(input, body, algorithmOf(input.ChecksumAlgorithm))
       const tags: Tag[] = parseTaggingHeader(input.Tagging)
       const metadata = checkMetadata(input.Metadata)
       const storageClass = checkStorageClass(input.StorageClass)
-      const refs = body.length === 0 ? [] : [await blobs.put(body)]
+      // The shards are written by the WAL's own threads while this one hashes the body; a body that
+      // fails its digest leaves blobs that are freed at once and never committed.
+      const stored = body.length === 0 ? undefined : blobs.put(body)
+      let md5: string
+      let checksum: ReturnType<typeof uploadChecksum>
+      try {
+        md5 = md5Hex(body)
+        verifyContentMd5(input.ContentMD5, body, md5)
+        checksum = uploadChecksum(input, body, algorithmOf(input.ChecksumAlgorithm))
+      } catch (e) {
+        stored?.then(ref => { freeBlobs(deps, [ref]) }, () => {})
+        throw e
+      }
+      const refs = stored === undefined ? [] : [await stored]
       const record: ObjectRecord = {
         key: input.Key,
         size: body.length,
