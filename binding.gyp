@@ -27,6 +27,19 @@
       "cflags_cc!": [
         "-fno-exceptions"
       ]
+    },
+    {
+      "target_name": "hive_crc32c_fast",
+      "sources": [
+        "native/src/crc32c_fast.cc",
+        "native/src/crc32c.cc"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-O3",
+        "-fvisibility=hidden",
+        "-Wno-cast-function-type"
+      ]
     }
   ]
 }

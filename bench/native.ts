@@ -8,7 +8,7 @@ import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, wri
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { crc32c, crc32cKernel, gfKernel, ReedSolomon, Wal } from '../core/native.js'
+import { crc32c, crc32cBinding, crc32cKernel, gfKernel, ReedSolomon, Wal } from '../core/native.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1)
@@ -160,7 +160,7 @@ for (const [code, x] of Object.entries(rs)) {
   console.log(`  RS(${code}) reconstruct ${x.missing} missing       ${f(x.hive_reconstruct_gbps).padStart(7)} ${f(x.isal_reconstruct_gbps).padStart(8)} ${f(x.ronomon_reconstruct_gbps).padStart(8)} ${f(x.hive_reconstruct_gbps / x.isal_reconstruct_gbps).padStart(10)}`)
 }
 const crc = crcFigures()
-console.log(`\nCRC32C: ${f(crc.gbps)} GB/s on 1 MiB, ${f(crc.ns4k, 1)} ns per 4 KiB call from JS`)
+console.log(`\nCRC32C: ${f(crc.gbps)} GB/s on 1 MiB, ${f(crc.ns4k, 1)} ns per 4 KiB call from JS (${crc32cBinding().binding} binding)`)
 
 const dir = mkdtempSync(join(ROOT, 'build/bench-wal-'))
 const raw = rawSyncFigures(dir)
