@@ -109,12 +109,19 @@ export class Bus {
   async request (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = this.timeoutMs): Promise<ActionOutput> {
     const handler = this.local.get(`${service}.${action}`)
     if (handler !== undefined) {
+      let timer: NodeJS.Timeout | undefined
       try {
-        return await handler(input, this.context(ctx, service, action))
+        // The same bound as a remote action's: a handler stuck on a lost dependency fails the request.
+        return await Promise.race([
+          handler(input, this.context(ctx, service, action)),
+          new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(CoreErrors.actionTimedOut(service, action)), timeoutMs) })
+        ])
       } catch (e) {
         if (e instanceof AwsError) throw e
         this.opts.log.error({ err: e, requestId: ctx.requestId, action: `${service}:${action}` }, 'action failed')
         throw CoreErrors.internal()
+      } finally {
+        clearTimeout(timer)
       }
     }
     const data = this.fitting(encode({ input, ctx } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
@@ -160,7 +167,13 @@ export class Bus {
   /** Calls an internal API by name on a node that serves it; NodeCallError (unreachable) when none does. */
   async callInternal (name: string, msg: NodeMessage, timeoutMs = 60_000): Promise<NodeMessage> {
     const local = this.localInternal.get(name)
-    if (local !== undefined) return await local(msg)
+    if (local !== undefined) {
+      try {
+        return await local(msg)
+      } catch (e) {
+        throw new NodeCallError(this.opts.nodeId, false, e instanceof Error ? e.message : String(e))
+      }
+    }
     return await this.exchange('cluster', internalSubject(name), name, msg, timeoutMs)
   }
 
@@ -169,7 +182,12 @@ export class Bus {
     if (nodeId === this.opts.nodeId) {
       const handler = this.localNode.get(name)
       if (handler === undefined) throw new NodeCallError(nodeId, true, `this node does not serve ${name}`)
-      return await handler(msg)
+      // Fails as a remote handler's failure does, so callers treat a local disk's error like any node's.
+      try {
+        return await handler(msg)
+      } catch (e) {
+        throw new NodeCallError(nodeId, false, e instanceof Error ? e.message : String(e))
+      }
     }
     return await this.exchange(nodeId, nodeSubject(nodeId, name), name, msg, timeoutMs)
   }

@@ -70,7 +70,7 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
     // aws-chunked trailers (x-amz-checksum-crc32 …) bind to their members as the same headers would.
     const signed = auth.body === req.body && auth.trailers === undefined
       ? req
-      : { ...req, body: auth.body, headers: { ...req.headers, ...lowerCased(auth.trailers ?? {}) } }
+      : { ...req, body: auth.body, headers: { ...req.headers, ...checksumTrailers(auth.trailers ?? {}) } }
     const bucket = entry.model.metadata.protocol === 'rest-xml' ? virtualHostBucket(req.headers.host) : undefined
     const { operation, input } = entry.protocol.parse(entry.model, bucket === undefined ? signed : pathStyle(signed, bucket))
     action = `${service}:${operation.name}`
@@ -107,12 +107,15 @@ export function virtualHostBucket (host: string | undefined): string | undefined
   const labels = name.split('.')
   const s3 = labels.findIndex((l, i) => i > 0 && (l === 's3' || l.startsWith('s3-')))
   if (s3 > 0) return labels.slice(0, s3).join('.')
-  if (labels.length > 1 && labels[labels.length - 1] === 'localhost') return labels.slice(0, -1).join('.')
+  if (labels.length > 1 && labels[labels.length - 1] === 'localhost' && labels[0] !== 's3' && !labels[0].startsWith('s3-')) {
+    return labels.slice(0, -1).join('.')
+  }
   return undefined
 }
 
-function lowerCased (h: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))
+/** The trailers a body's checksum may arrive in; no trailer stands in for any other header. */
+function checksumTrailers (h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]).filter(([k]) => k.startsWith('x-amz-checksum-')))
 }
 
 /** S3 answers an oversized single PUT with EntityTooLarge (AWS's ceiling is 5 GiB; Hive's the body limit). */

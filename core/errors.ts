@@ -9,13 +9,16 @@ export class AwsError extends Error {
   readonly statusCode: number
   /** Extra members some error shapes carry (S3's BucketName, Key, ...), serialized beside Code/Message. */
   readonly extra?: Record<string, string>
+  /** Response headers the error carries (S3's 304 Not Modified names the ETag it matched). */
+  readonly headers?: Record<string, string>
 
-  constructor (code: string, message: string, statusCode = 400, extra?: Record<string, string>) {
+  constructor (code: string, message: string, statusCode = 400, extra?: Record<string, string>, headers?: Record<string, string>) {
     super(message)
     this.name = 'AwsError'
     this.code = code
     this.statusCode = statusCode
     if (extra !== undefined) this.extra = extra
+    if (headers !== undefined) this.headers = headers
   }
 
   /** 'Sender' for 4xx (the client must change the request), 'Receiver' for 5xx, as query services say. */
@@ -24,11 +27,11 @@ export class AwsError extends Error {
   }
 
   toJSON (): AwsErrorJSON {
-    return { code: this.code, message: this.message, statusCode: this.statusCode, ...(this.extra ? { extra: this.extra } : {}) }
+    return { code: this.code, message: this.message, statusCode: this.statusCode, ...(this.extra ? { extra: this.extra } : {}), ...(this.headers ? { headers: this.headers } : {}) }
   }
 
   static fromJSON (j: AwsErrorJSON): AwsError {
-    return new AwsError(j.code, j.message, j.statusCode, j.extra)
+    return new AwsError(j.code, j.message, j.statusCode, j.extra, j.headers)
   }
 }
 
@@ -37,6 +40,7 @@ export interface AwsErrorJSON {
   message: string
   statusCode: number
   extra?: Record<string, string>
+  headers?: Record<string, string>
 }
 
 export function isAwsError (e: unknown): e is AwsError {

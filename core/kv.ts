@@ -114,11 +114,13 @@ export class Bucket<T> {
    */
   async watch (fromRevision: number, onEntry: (key: string, value: T | undefined, revision: number) => void): Promise<() => void> {
     const it = await this.kv.watch(fromRevision > 1 ? { key: '>', resumeFromRevision: fromRevision } : { key: '>' })
-    void (async () => {
+    ;(async () => {
       for await (const e of it) {
         onEntry(e.key, e.operation === 'PUT' && e.value.length > 0 ? decode(e.value) as T : undefined, e.revision)
       }
-    })()
+    })().catch(() => {
+      // The watch ended with the connection (shutdown); a watcher that must know asks lastRevision.
+    })
     return () => { it.stop() }
   }
 

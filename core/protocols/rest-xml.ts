@@ -120,6 +120,11 @@ export const restXml: Protocol = {
   },
 
   serializeError (_model, err, ctx) {
+    // A 304 is no error to HTTP: no body, and the validators of what the client already has.
+    if (err.statusCode === 304) {
+      const headers: Record<string, string> = { ...err.headers, 'x-amz-request-id': ctx.requestId }
+      return { statusCode: 304, headers, body: '' }
+    }
     let extra = ''
     for (const [k, v] of Object.entries(err.extra ?? {})) extra += `<${k}>${escapeXml(v)}</${k}>`
     return {

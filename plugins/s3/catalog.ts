@@ -17,8 +17,9 @@
  * write acknowledged before it began (S3 lists are strongly consistent).
  */
 import { open, type Database, type RootDatabase } from 'lmdb'
+import type { Logger } from 'pino'
 import { join } from 'node:path'
-import { kvBucketName, RevisionConflict, type Bucket, type KvStore } from '../../core/index.js'
+import { AwsError, kvBucketName, RevisionConflict, type Bucket, type KvStore } from '../../core/index.js'
 import type { BlobRef } from './blobs.js'
 
 export interface Tag { Key: string, Value: string }
@@ -91,6 +92,7 @@ export interface PartRecord {
 export interface ListedObject { key: string, record: ObjectRecord }
 
 const te = new TextEncoder()
+const CATCH_UP_MS = 10_000
 /** The view's key before any bucket's: bucket names start with [a-z0-9]. */
 const REVISION_KEY = Buffer.from([0])
 
@@ -125,10 +127,11 @@ export class Catalog {
     readonly uploads: Bucket<UploadRecord>,
     readonly parts: Bucket<PartRecord>,
     private readonly db: RootDatabase,
-    private readonly view: Database<ViewEntry, Buffer>
+    private readonly view: Database<ViewEntry, Buffer>,
+    private readonly log: Logger
   ) {}
 
-  static async open (kv: KvStore, dataDir: string): Promise<Catalog> {
+  static async open (kv: KvStore, dataDir: string, log: Logger): Promise<Catalog> {
     const db = open({ path: join(dataDir, 's3', 'catalog'), keyEncoding: 'binary' })
     const view = db.openDB<ViewEntry, Buffer>({ name: 'objects', keyEncoding: 'binary' })
     const c = new Catalog(
@@ -136,7 +139,7 @@ export class Catalog {
       await kv.bucket<ObjectRecord>(kvBucketName('s3', 'objects')),
       await kv.bucket<UploadRecord>(kvBucketName('s3', 'uploads')),
       await kv.bucket<PartRecord>(kvBucketName('s3', 'parts')),
-      db, view
+      db, view, log
     )
     await c.startWatch()
     c.stopBucketWatch = await c.buckets.watch(1, (name, value) => {
@@ -249,19 +252,27 @@ export class Catalog {
   async catchUp (): Promise<void> {
     const last = await this.objects.lastRevision()
     if (this.applied >= last) return
-    await new Promise<void>(resolve => this.waiters.push({ revision: last, resolve }))
+    let timer: NodeJS.Timeout | undefined
+    const caughtUp = await Promise.race([
+      new Promise<boolean>(resolve => this.waiters.push({ revision: last, resolve: () => resolve(true) })),
+      new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), CATCH_UP_MS) })
+    ])
+    clearTimeout(timer)
+    // A watch that stopped following (a bus outage) must not hang every listing.
+    if (!caughtUp) throw new AwsError('ServiceUnavailable', 'The object index is catching up; retry.', 503)
   }
 
   private async startWatch (): Promise<void> {
     const stored = this.view.get(REVISION_KEY) as unknown as { revision: number } | undefined
     this.applied = stored?.revision ?? 0
     this.stopWatch = await this.objects.watch(this.applied + 1, (key, value, revision) => {
-      void this.apply(key, value, revision)
+      this.apply(key, value, revision).catch(err => { this.log.error({ err, key, revision }, 's3 listing view: an update failed') })
     })
   }
 
   private async apply (kvKey: string, value: ObjectRecord | undefined, revision: number): Promise<void> {
-    const dot = kvKey.indexOf('.')
+    // The key part is base64url, which has no dot; the bucket name may have several.
+    const dot = kvKey.lastIndexOf('.')
     const bucket = kvKey.slice(0, dot)
     const key = Buffer.from(kvKey.slice(dot + 1), 'base64url').toString('utf8')
     const vk = viewKey(bucket, key)

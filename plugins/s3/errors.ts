@@ -50,8 +50,8 @@ export const S3Errors = {
   preconditionFailed: (condition: string) =>
     new AwsError('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 412, { Condition: condition }),
   /** A 304 carries no body; the code is what a HEAD-less client would see. */
-  notModified: () =>
-    new AwsError('NotModified', 'Not Modified', 304),
+  notModified: (etag: string, lastModified: Date) =>
+    new AwsError('NotModified', 'Not Modified', 304, undefined, { etag, 'last-modified': lastModified.toUTCString() }),
   badDigest: (expected: string, calculated: string) =>
     new AwsError('BadDigest', 'The Content-MD5 you specified did not match what we received.', 400, { ExpectedDigest: expected, CalculatedDigest: calculated }),
   invalidDigest: (given: string) =>

@@ -32,7 +32,7 @@ export default defineCapability({
     shards.serve(hive.bus)
     const ring = await Ring.join(hive.kv, { nodeId: node.nodeId, dirs: dirs.length, joinedAt: new Date().toISOString() })
     const code = await followClusterCode(hive.kv, ring, explicit)
-    const catalog = await Catalog.open(hive.kv, node.dataDir)
+    const catalog = await Catalog.open(hive.kv, node.dataDir, hive.log)
 
     const blobs = new BlobStore(hive.bus, ring, () => parseCode(code.current()))
     const healer = new Healer(node.nodeId, catalog, blobs, shards, hive.log)

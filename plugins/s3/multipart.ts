@@ -12,7 +12,7 @@
  * algorithm, its checksum is composite the same way (checksums.ts).
  */
 import { randomBytes } from 'node:crypto'
-import type { ActionContext, ActionHandler, ActionSpec } from '../../core/index.js'
+import { RevisionConflict, type ActionContext, type ActionHandler, type ActionSpec } from '../../core/index.js'
 import type { S3Deps } from './actions.js'
 import { requireBucket } from './buckets.js'
 import type { Catalog, ObjectRecord, PartRecord, UploadRecord } from './catalog.js'
@@ -64,34 +64,60 @@ function checkPartNumber (n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS) throw S3Errors.invalidPartNumberArgument(n)
 }
 
-/** Drops an upload and its parts, freeing their blobs. */
-async function dropUpload (deps: S3Deps, upload: UploadRecord, keep: Set<number> = new Set()): Promise<void> {
-  const parts = await partsOf(deps.catalog, upload.uploadId)
-  await deps.catalog.uploads.delete(uploadKey(upload.bucket, upload.uploadId))
-  await Promise.all(parts.map(async p => { await deps.catalog.parts.delete(partKey(upload.uploadId, p.partNumber)) }))
+/**
+ * Claims an upload for its completion or abort: deletes its record by compare-and-set, so of a
+ * Complete and an Abort (or two Completes) racing, exactly one goes on; the others get NoSuchUpload.
+ * The parts are read only after the claim, so no UploadPart can change them unseen (see storePart).
+ */
+async function claimUpload (deps: S3Deps, upload: UploadRecord): Promise<void> {
+  const k = uploadKey(upload.bucket, upload.uploadId)
+  const current = await deps.catalog.uploads.get(k)
+  if (current === undefined) throw S3Errors.noSuchUpload(upload.uploadId)
+  try {
+    await deps.catalog.uploads.delete(k, current.revision)
+  } catch (e) {
+    if (e instanceof RevisionConflict) throw S3Errors.noSuchUpload(upload.uploadId)
+    throw e
+  }
+}
+
+/** Forgets a claimed upload's parts, freeing the blobs of those not in `keep` (the completed object's). */
+async function dropParts (deps: S3Deps, parts: PartRecord[], uploadId: string, keep: Set<number> = new Set()): Promise<void> {
+  await Promise.all(parts.map(async p => { await deps.catalog.parts.delete(partKey(uploadId, p.partNumber)) }))
   freeBlobs(deps, parts.filter(p => !keep.has(p.partNumber)).map(p => p.blob))
+}
+
+/** Aborts an upload: claims it, then drops every part. */
+async function abortUpload (deps: S3Deps, upload: UploadRecord): Promise<void> {
+  await claimUpload(deps, upload)
+  await dropParts(deps, await partsOf(deps.catalog, upload.uploadId), upload.uploadId)
 }
 
 /** Aborts every upload in progress in a bucket (the bucket is being deleted). */
 export async function abortUploadsOf (deps: S3Deps, bucket: string): Promise<void> {
   const uploads = (await deps.catalog.uploads.list(bucket)).map(e => e.value).filter(u => u.bucket === bucket)
-  for (const u of uploads) await dropUpload(deps, u)
+  for (const u of uploads) {
+    try {
+      await abortUpload(deps, u)
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'NoSuchUpload') throw e
+    }
+  }
 }
 
 /**
- * Stores a part. A part that lands after its upload was completed or aborted is dropped again,
- * so no part outlives its upload.
+ * Stores a part, replacing one of the same number. The replaced part's blob is freed only if the
+ * upload is still open after the write: a Complete reads the parts after claiming the upload, so it
+ * will see this part, not the replaced one. If the upload was completed or aborted meanwhile, this
+ * part may already belong to the completed object: nothing is freed (at worst a blob is orphaned)
+ * and the caller hears NoSuchUpload, as S3 answers a part that comes too late.
  */
 async function storePart (deps: S3Deps, upload: UploadRecord, part: PartRecord): Promise<void> {
   const k = partKey(upload.uploadId, part.partNumber)
   const before = (await deps.catalog.parts.get(k))?.value
   await deps.catalog.parts.put(k, part)
+  if (await deps.catalog.uploads.get(uploadKey(upload.bucket, upload.uploadId)) === undefined) throw S3Errors.noSuchUpload(upload.uploadId)
   freeBlobs(deps, before === undefined ? undefined : [before.blob])
-  if (await deps.catalog.uploads.get(uploadKey(upload.bucket, upload.uploadId)) === undefined) {
-    await deps.catalog.parts.delete(k)
-    freeBlobs(deps, [part.blob])
-    throw S3Errors.noSuchUpload(upload.uploadId)
-  }
 }
 
 interface UploadInput {
@@ -263,22 +289,31 @@ export function multipartHandlers (deps: S3Deps): Record<string, ActionHandler> 
         if (p.PartNumber <= previous) throw S3Errors.invalidPartOrder(input.UploadId)
         previous = p.PartNumber
       }
-      const stored = new Map((await partsOf(catalog, input.UploadId)).map(p => [p.partNumber, p]))
+      await claimUpload(deps, upload)
+      const all = await partsOf(catalog, input.UploadId)
+      const stored = new Map(all.map(p => [p.partNumber, p]))
       const algorithm = upload.checksumAlgorithm
+      // A request that names parts wrongly leaves the upload open, as S3 does: the claim is undone.
+      const reopen = async (e: unknown): Promise<never> => {
+        await catalog.uploads.create(uploadKey(upload.bucket, upload.uploadId), upload)
+        throw e
+      }
       const parts = listed.map(l => {
         const n = l.PartNumber as number
         const etag = l.ETag as string
         const p = stored.get(n)
-        if (p === undefined || unquote(p.etag) !== unquote(etag)) throw S3Errors.invalidPart(input.UploadId, n, etag)
+        if (p === undefined || unquote(p.etag) !== unquote(etag)) return S3Errors.invalidPart(input.UploadId, n, etag)
         const sent = algorithm === undefined ? undefined : memberChecksum(l, algorithm)
-        if (sent !== undefined && sent !== p.checksum?.value) throw S3Errors.invalidPart(input.UploadId, n, etag)
+        if (sent !== undefined && sent !== p.checksum?.value) return S3Errors.invalidPart(input.UploadId, n, etag)
         return p
       })
-      parts.slice(0, -1).forEach(p => {
-        if (p.size < MIN_PART_BYTES) throw S3Errors.entityTooSmall(p.size, p.partNumber, p.etag)
-      })
-      const md5s = Buffer.concat(parts.map(p => Buffer.from(unquote(p.etag), 'hex')))
-      const partChecksums = parts.map(p => p.checksum?.algorithm === algorithm ? p.checksum?.value : undefined)
+      const wrong = parts.find((p): p is Exclude<typeof p, PartRecord> => !('blob' in p))
+      if (wrong !== undefined) await reopen(wrong)
+      const used = parts as PartRecord[]
+      const tooSmall = used.slice(0, -1).find(p => p.size < MIN_PART_BYTES)
+      if (tooSmall !== undefined) await reopen(S3Errors.entityTooSmall(tooSmall.size, tooSmall.partNumber, tooSmall.etag))
+      const md5s = Buffer.concat(used.map(p => Buffer.from(unquote(p.etag), 'hex')))
+      const partChecksums = used.map(p => p.checksum?.algorithm === algorithm ? p.checksum?.value : undefined)
       const checksum = algorithm !== undefined && partChecksums.every(c => c !== undefined)
         ? { algorithm, value: compositeChecksum(algorithm, partChecksums as string[]), type: 'COMPOSITE' as const }
         : undefined
@@ -286,16 +321,16 @@ export function multipartHandlers (deps: S3Deps): Record<string, ActionHandler> 
       const record: ObjectRecord = {
         ...rest,
         key: input.Key,
-        size: parts.reduce((a, p) => a + p.size, 0),
-        etag: `"${md5Hex(md5s)}-${parts.length}"`,
+        size: used.reduce((a, p) => a + p.size, 0),
+        etag: `"${md5Hex(md5s)}-${used.length}"`,
         lastModified: new Date().toISOString(),
         ...(checksum === undefined ? {} : { checksum }),
-        partCount: parts.length,
-        partSizes: parts.map(p => p.size),
-        blobs: parts.map(p => p.blob)
+        partCount: used.length,
+        partSizes: used.map(p => p.size),
+        blobs: used.map(p => p.blob)
       }
       const before = await catalog.putObject(input.Bucket, record)
-      await dropUpload(deps, upload, new Set(parts.map(p => p.partNumber)))
+      await dropParts(deps, all, upload.uploadId, new Set(used.map(p => p.partNumber)))
       freeBlobs(deps, before?.blobs)
       return {
         Location: `/${input.Bucket}/${input.Key.split('/').map(encodeURIComponent).join('/')}`,
@@ -308,7 +343,7 @@ export function multipartHandlers (deps: S3Deps): Record<string, ActionHandler> 
 
     AbortMultipartUpload: async (raw, ctx) => {
       const input = raw as unknown as UploadInput
-      await dropUpload(deps, await open(input, ctx))
+      await abortUpload(deps, await open(input, ctx))
       return {}
     },
 

@@ -193,9 +193,9 @@ export function checkConditions (record: ObjectRecord, c: ConditionInput, copy =
     throw S3Errors.preconditionFailed(name('If-Unmodified-Since'))
   }
   if (c.IfNoneMatch !== undefined) {
-    if (etagMatches(c.IfNoneMatch, record.etag)) throw copy ? S3Errors.preconditionFailed(name('If-None-Match')) : S3Errors.notModified()
+    if (etagMatches(c.IfNoneMatch, record.etag)) throw copy ? S3Errors.preconditionFailed(name('If-None-Match')) : S3Errors.notModified(record.etag, new Date(lm))
   } else if (c.IfModifiedSince !== undefined && lm <= c.IfModifiedSince.getTime()) {
-    throw copy ? S3Errors.preconditionFailed(name('If-Modified-Since')) : S3Errors.notModified()
+    throw copy ? S3Errors.preconditionFailed(name('If-Modified-Since')) : S3Errors.notModified(record.etag, new Date(lm))
   }
 }
 

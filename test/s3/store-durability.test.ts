@@ -125,7 +125,7 @@ t.test('SIGKILL during a stream of PUTs (and the shard locations lost): every ac
 
 t.test('compaction gives back the space of deleted objects and keeps the rest intact', async t => {
   // No background passes: this test compacts when it says so.
-  const node = await startNode({ caps: ['s3'], args: ['--s3-code', '2+1'], env: { HIVE_S3_SEGMENT_BYTES: String(2 * MiB), HIVE_S3_HEAL_INTERVAL_MS: '0' } })
+  const node = await startNode({ caps: ['s3'], args: ['--s3-code', '2+1'], env: { HIVE_S3_SEGMENT_BYTES: String(2 * MiB), HIVE_S3_HEAL_INTERVAL_MS: '0', HIVE_S3_FREE_GRACE_MS: '0' } })
   t.teardown(async () => { await node.stop() })
   const s3 = client(node)
   await s3.send(new CreateBucketCommand({ Bucket: 'compact' }))
