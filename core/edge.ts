@@ -28,12 +28,15 @@ export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
-  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const started = process.hrtime.bigint()
     const req = toHttpRequest(request)
     const { res, action } = await handle(req, request.id, opts, request)
     send(reply, res)
     request.log.info({ action, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'aws request')
+    // An async handler that resolves to nothing makes fastify end the reply empty: a streamed body
+    // (a large GetObject) is still being sent.
+    return reply
   }
   // Refused before the body is read: only S3 carries objects; an API call is a few KB.
   app.addHook('onRequest', async (request, reply) => {

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream'
+
 /**
  * The protocol layer's view of HTTP: plain values, no fastify types, so protocols and SigV4 can be
  * tested without a server and fuzzed with arbitrary bytes.
@@ -16,5 +18,6 @@ export interface HttpRequest {
 export interface HttpResponse {
   statusCode: number
   headers: Record<string, string>
-  body: Buffer | string
+  /** A stream for large blob payloads (S3 GetObject), sent as it is read. */
+  body: Buffer | string | Readable
 }

@@ -11,8 +11,11 @@
  * S3 does not enforce the model's enums or lengths; it reports a missing header as InvalidRequest,
  * a missing body as MissingRequestBodyError, a bad body as MalformedXML and a value of the wrong
  * type as InvalidArgument. HEAD responses lose their body in Node's HTTP server, as S3's do.
- * An output may name a status the model has no member for in `$status` (GetObject's 206 for a range).
+ * An output may name a status the model has no member for in `$status` (GetObject's 206 for a range),
+ * and give a blob payload as a Readable, which is streamed (a handler on this node only: a stream
+ * does not cross the bus).
  */
+import { Readable } from 'node:stream'
 import type { HttpRequest, HttpResponse } from '../http.js'
 import type { Operation, ServiceModel, Shape, ShapeRef } from '../model.js'
 import { ProtocolErrors } from './errors.js'
@@ -101,7 +104,7 @@ export const restXml: Protocol = {
       const v = out[p.name]
       if (v === undefined || v === null) return res
       if (p.shape.type === 'blob' || p.shape.type === 'string') {
-        res.body = typeof v === 'string' ? v : toBuffer(v)
+        res.body = typeof v === 'string' ? v : v instanceof Readable ? v : toBuffer(v)
       } else {
         res.headers['content-type'] = 'application/xml'
         res.body = document(model, p.ref.locationName ?? p.shape.locationName ?? p.name, p.shape, XmlWriter.for(model).members(p.shape, v as Record<string, unknown>))

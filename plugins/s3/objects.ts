@@ -159,6 +159,9 @@ export function freeBlobs ({ blobs, log }: S3Deps, refs: BlobRef[] | undefined):
   blobs.free(refs).catch((err: unknown) => { log.warn({ err, blobs: refs.map(b => b.id) }, 's3: freeing blobs failed; heal will collect them') })
 }
 
+/** Bodies larger than this are streamed stripe by stripe rather than assembled in memory. */
+const STREAM_ABOVE = 8 * 1024 * 1024
+
 /** Bytes [start, end) of an object. */
 export async function readObject ({ blobs }: S3Deps, record: ObjectRecord, start: number, end: number): Promise<Buffer> {
   if (end <= start) return Buffer.alloc(0)
@@ -349,7 +352,7 @@ export const OBJECT_ACTIONS: Record<string, ActionSpec> = {
   CopyObject: {
     unsupported: [...ACL_UNSUPPORTED, ...SSE_UNSUPPORTED, ...LOCK_UNSUPPORTED, 'CopySourceSSECustomerAlgorithm', 'CopySourceSSECustomerKey',
       'CopySourceSSECustomerKeyMD5', 'WebsiteRedirectLocation', 'RequestPayer'],
-    note: 'Copying an object onto itself keeps its bytes, ETag and parts.'
+    note: 'A copy onto itself (allowed with MetadataDirective REPLACE) rewrites the bytes, as any copy: the ETag becomes the MD5 of the content.'
   }
 }
 
@@ -368,7 +371,7 @@ export function objectHandlers (deps: S3Deps): Record<string, ActionHandler> {
     if (!withBody) return out
     if (record.tags.length > 0) out.TagCount = record.tags.length
     if (sel.partial) out.ContentRange = `bytes ${sel.start}-${sel.end - 1}/${record.size}`
-    out.Body = await readObject(deps, record, sel.start, sel.end)
+    out.Body = sel.end - sel.start > STREAM_ABOVE ? await deps.blobs.stream(record.blobs, sel.start, sel.end) : await readObject(deps, record, sel.start, sel.end)
     return out
   }
 

@@ -60,6 +60,7 @@ export function loopback (model: ServiceModel, handler: (p: ParsedRequest) => Re
         if (!(e instanceof AwsError)) throw e
         res = protocol.serializeError(model, e, ctx)
       }
+      if (res.body instanceof Readable) throw new Error('this harness serializes in-memory bodies only')
       exchange.response = res.body.toString()
       const body = Buffer.isBuffer(res.body) ? res.body : Buffer.from(res.body)
       return { response: { statusCode: res.statusCode, headers: res.headers, body: Readable.from([body]) } }
