@@ -1,4 +1,4 @@
-import { createInbox, ErrorCode, headers as natsHeaders, RequestStrategy, type Msg, type NatsConnection, type Subscription } from 'nats'
+import { createInbox, ErrorCode, headers as natsHeaders, RequestStrategy, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats'
 import type { Logger } from 'pino'
 import { decode, encode } from './codec.js'
 import { AwsError, CoreErrors, type AwsErrorJSON } from './errors.js'
@@ -82,7 +82,7 @@ export class Bus {
    * microtask checkpoint, so without this every message costs its own write syscall — under load
    * the largest single cost of the edge.
    */
-  private outbox: Array<[string, Uint8Array, string | undefined]> = []
+  private outbox: Array<[string, Uint8Array, string | undefined, MsgHdrs | undefined]> = []
   /** Actions this node serves: a request for one of them runs here, without a trip through NATS. */
   private readonly local = new Map<string, ActionHandler>()
   private readonly localNode = new Map<string, NodeHandler>()
@@ -192,15 +192,21 @@ export class Bus {
     return await this.exchange(nodeId, nodeSubject(nodeId, name), name, msg, timeoutMs)
   }
 
+  /** A node or internal call, over the same reply inbox as actions (no per-call Error objects). */
   private async exchange (nodeId: string, subject: string, name: string, msg: NodeMessage, timeoutMs: number): Promise<NodeMessage> {
+    if (msg.data.length > this.maxPayload) throw new NodeCallError(nodeId, false, `${name}: ${msg.data.length} bytes exceed the bus's max_payload`)
     const h = natsHeaders()
     for (const [k, v] of Object.entries(msg.headers ?? {})) h.set(k, v)
-    let reply: Msg
-    try {
-      reply = await this.nc.request(subject, msg.data, { headers: h, timeout: timeoutMs })
-    } catch (e) {
-      throw new NodeCallError(nodeId, true, `${nodeId === 'cluster' ? 'no node' : `node ${nodeId}`} did not answer ${name}: ${(e as Error).message}`)
-    }
+    const token = (this.nextToken++).toString(36)
+    const reply = await new Promise<Msg | 'timeout' | 'lost'>(resolve => {
+      const timer = setTimeout(() => { this.pending.delete(token); resolve('timeout') }, timeoutMs)
+      this.pending.set(token, { resolve, timer })
+      this.send(subject, msg.data, `${this.inbox}.${token}`, h)
+    })
+    const who = nodeId === 'cluster' ? 'no node' : `node ${nodeId}`
+    if (reply === 'timeout' || reply === 'lost') throw new NodeCallError(nodeId, true, `${who} did not answer ${name} (${reply})`)
+    // The server's status reply when nobody subscribes: the node is gone.
+    if (reply.data.length === 0 && reply.headers?.code === 503) throw new NodeCallError(nodeId, true, `${who} serves ${name}`)
     const out: Record<string, string> = {}
     for (const k of reply.headers?.keys() ?? []) out[k] = reply.headers?.get(k) ?? ''
     if (out['hive-error'] !== undefined) throw new NodeCallError(nodeId, false, out['hive-error'])
@@ -269,14 +275,16 @@ export class Bus {
       for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v)
       data = out.data
     } catch (e) {
-      h.set('hive-error', e instanceof Error ? e.message : String(e))
+      // A header value is one line.
+      h.set('hive-error', (e instanceof Error ? e.message : String(e)).replace(/[\r\n]+/g, ' '))
     }
     if (m.reply === undefined || m.reply === '') return
-    try {
-      this.nc.publish(m.reply, data, { headers: h })
-    } catch (err) {
-      this.opts.log.warn({ err, name }, 'node call reply not sent')
+    if (data.length > this.maxPayload) {
+      this.opts.log.error({ name, bytes: data.length }, 'node call reply exceeds the bus max_payload')
+      h.set('hive-error', `the reply of ${name} exceeds the bus's max_payload`)
+      data = new Uint8Array(0)
     }
+    this.send(m.reply, data, undefined, h)
   }
 
   /** The largest message the bus carries (the server's max_payload). */
@@ -306,16 +314,16 @@ export class Bus {
     }
   }
 
-  private send (subject: string, data: Uint8Array, reply?: string): void {
-    if (this.outbox.push([subject, data, reply]) === 1) setImmediate(() => this.flushOutbox())
+  private send (subject: string, data: Uint8Array, reply?: string, headers?: MsgHdrs): void {
+    if (this.outbox.push([subject, data, reply, headers]) === 1) setImmediate(() => this.flushOutbox())
   }
 
   private flushOutbox (): void {
     const batch = this.outbox
     this.outbox = []
-    for (const [subject, data, reply] of batch) {
+    for (const [subject, data, reply, headers] of batch) {
       try {
-        this.nc.publish(subject, data, reply === undefined ? undefined : { reply })
+        this.nc.publish(subject, data, reply === undefined && headers === undefined ? undefined : { ...(reply === undefined ? {} : { reply }), ...(headers === undefined ? {} : { headers }) })
       } catch (err) {
         // Closed or draining connection: a request fails now instead of at its timeout.
         this.opts.log.warn({ err, subject }, 'bus publish failed')
