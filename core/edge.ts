@@ -38,13 +38,20 @@ export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
     // (a large GetObject) is still being sent.
     return reply
   }
-  // Refused before the body is read: only S3 carries objects; an API call is a few KB.
+  // Refused before the body is read: only S3 carries objects (an API call is a few KB), and only
+  // for a key this cluster knows — the signature itself can be checked only once the body is in.
   app.addHook('onRequest', async (request, reply) => {
-    if (Number(request.headers['content-length'] ?? 0) <= opts.bodyLimit) return
+    const length = request.headers['content-length']
+    const unbounded = length === undefined && request.headers['transfer-encoding'] !== undefined
+    if (!unbounded && Number(length ?? 0) <= opts.bodyLimit) return
     const req = toHttpRequest(request)
-    const service = credentialScopeOf(req)?.service
-    if (service === 's3') return
-    send(reply, renderError(opts.services, opts.services.get(service ?? opts.services.guess(req)), CoreErrors.requestTooLarge(opts.bodyLimit), request.id))
+    const scope = credentialScopeOf(req)
+    let refusal = CoreErrors.requestTooLarge(opts.bodyLimit)
+    if (scope?.service === 's3') {
+      if (await opts.credentials.lookup(scope.accessKeyId) !== undefined) return
+      refusal = new AwsError('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', 403, { AWSAccessKeyId: scope.accessKeyId })
+    }
+    send(reply, renderError(opts.services, opts.services.get(scope?.service ?? opts.services.guess(req)), refusal, request.id))
     return await reply
   })
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url: '/*', handler, exposeHeadRoute: false })

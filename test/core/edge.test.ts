@@ -1,3 +1,4 @@
+import http from 'node:http'
 import t from 'tap'
 import { aws, startNode } from '../helpers/node.js'
 import { errorCode, signedFetch } from '../helpers/sign.js'
@@ -115,6 +116,31 @@ t.test('edge', async t => {
     const r = await signedFetch(node, form('Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a&Size=8&DryRun=true'))
     t.equal(r.status, 503)
     t.equal(errorCode(r.text), 'ServiceUnavailable')
+  })
+
+  await t.test('a large body under an unknown key → InvalidAccessKeyId 403 before the body is read', async t => {
+    const u = new URL(node.endpoint)
+    const answer = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+      const req = http.request({
+        host: u.hostname,
+        port: u.port,
+        method: 'PUT',
+        path: '/bucket/key',
+        headers: {
+          'content-length': String(512 * 1024 * 1024),
+          'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+          authorization: 'AWS4-HMAC-SHA256 Credential=AKIAUNKNOWNUNKNOWN00/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00'
+        }
+      }, res => {
+        let body = ''
+        res.on('data', (d: Buffer) => { body += d.toString() })
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }); req.destroy() })
+      })
+      req.on('error', reject)
+      req.write(Buffer.alloc(1024))
+    })
+    t.equal(answer.status, 403)
+    t.equal(errorCode(answer.body), 'InvalidAccessKeyId')
   })
 
   await t.test('a large API request is served by the local handler, and the node lives on', async t => {
