@@ -24,7 +24,7 @@ function line (nodeId: string, s: HealStatus | undefined): string {
   if (s === undefined) return `${nodeId.padEnd(24)} down`
   const state = s.running ? `healing${s.deep ? ' (deep)' : ''}` : `idle after ${s.passes} pass${s.passes === 1 ? '' : 'es'}`
   return `${nodeId.padEnd(24)} ${progressBar(s.checked, s.total)}  ${s.checked}/${s.total} stripes  ` +
-    `repaired ${s.repaired}  failed ${s.failed}  ${state}`
+    `repaired ${s.repaired}  failed ${s.failed}  orphans freed ${s.collected ?? 0}  ${state}`
 }
 
 export const s3Admin: Record<string, AdminCommand> = {

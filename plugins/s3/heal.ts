@@ -5,7 +5,8 @@
  * CRCs — and otherwise reads any k shards of the stripe, reconstructs the lost one and stores it.
  * A node back from an outage thus catches up on the stripes written while it was down.
  *
- * Each pass ends with a compaction of this node's shard logs (shards.ts).
+ * A pass also frees this node's orphan shards (collectOrphans) and ends with a compaction of its
+ * shard logs (shards.ts).
  * Passes run every HEAL_INTERVAL_MS (HIVE_S3_HEAL_INTERVAL_MS overrides), shallow by default and
  * deep every DEEP_EVERY-th time, and on demand. Node calls (core/subjects.ts):
  *   s3.heal.start    body: JSON { deep?: boolean } → JSON HealStatus (starts a pass unless one runs)
@@ -28,6 +29,8 @@ export interface HealStatus {
   repaired: number
   /** Shards that could not be rebuilt (too few shards reachable); the next pass tries again. */
   failed: number
+  /** Orphan shards freed by this pass. */
+  collected: number
   passes: number
   startedAt?: string
   finishedAt?: string
@@ -36,12 +39,16 @@ export interface HealStatus {
 /** 0: no passes but those asked for (tests that need a quiet store). */
 const HEAL_INTERVAL_MS = Number(process.env.HIVE_S3_HEAL_INTERVAL_MS ?? 60_000)
 const DEEP_EVERY = 10
+/** How long a shard must stay unreferenced to be an orphan (HIVE_S3_ORPHAN_AGE_MS; tests use 0). */
+const ORPHAN_AGE_MS = Number(process.env.HIVE_S3_ORPHAN_AGE_MS ?? 60 * 60_000)
 
 export class Healer {
   private status: HealStatus
   private timer: NodeJS.Timeout | undefined
   private pass: Promise<void> | undefined
   private closed = false
+  /** Shards seen unreferenced by the catalog, and since when (ms). */
+  private unreferencedSince = new Map<string, number>()
 
   constructor (
     private readonly nodeId: string,
@@ -50,7 +57,7 @@ export class Healer {
     private readonly shards: ShardStore,
     private readonly log: Logger
   ) {
-    this.status = { nodeId, running: false, deep: false, checked: 0, total: 0, repaired: 0, failed: 0, passes: 0 }
+    this.status = { nodeId, running: false, deep: false, checked: 0, total: 0, repaired: 0, failed: 0, collected: 0, passes: 0 }
   }
 
   start (bus: Bus): void {
@@ -86,8 +93,30 @@ export class Healer {
     this.timer.unref()
   }
 
+  /**
+   * Frees the shards this node holds that no blob of the catalog places here, once they have stayed
+   * so for ORPHAN_AGE_MS: a PUT writes its shards before it commits its record, so a shard is not
+   * an orphan until it has been unreferenced for longer than any PUT takes. Orphans come from PUTs
+   * that failed before their commit and frees that never ran (a node down, or stopped in the grace).
+   */
+  private collectOrphans (referenced: Set<string>): void {
+    const now = Date.now()
+    const orphans: string[] = []
+    const seen = new Map<string, number>()
+    for (const id of this.shards.ids()) {
+      if (referenced.has(id)) continue
+      const since = this.unreferencedSince.get(id) ?? now
+      if (now - since >= ORPHAN_AGE_MS && this.unreferencedSince.has(id)) orphans.push(id)
+      else seen.set(id, since)
+    }
+    this.unreferencedSince = seen
+    if (orphans.length === 0) return
+    this.status.collected += orphans.length
+    this.shards.free(orphans).catch(err => { this.log.warn({ err }, 's3 heal could not free orphan shards') })
+  }
+
   private async heal (deep: boolean): Promise<void> {
-    this.status = { ...this.status, running: true, deep, checked: 0, total: 0, repaired: 0, failed: 0, startedAt: new Date().toISOString() }
+    this.status = { ...this.status, running: true, deep, checked: 0, total: 0, repaired: 0, failed: 0, collected: 0, startedAt: new Date().toISOString() }
     delete this.status.finishedAt
     const mine: Array<{ ref: BlobRef, stripe: number, shard: number }> = []
     for await (const ref of this.catalog.blobs()) {
@@ -96,6 +125,7 @@ export class Healer {
       }))
     }
     this.status.total = mine.length
+    this.collectOrphans(new Set(mine.map(x => shardId(x.ref.id, x.stripe, x.shard))))
     for (const { ref, stripe, shard } of mine) {
       if (this.closed) break
       const id = shardId(ref.id, stripe, shard)

@@ -196,6 +196,11 @@ export class ShardStore {
     return this.map.doesExist(id)
   }
 
+  /** The ids of every shard this node holds. */
+  * ids (): Generator<string> {
+    for (const key of this.map.getKeys()) yield key
+  }
+
   async free (ids: string[]): Promise<void> {
     await this.map.transaction(() => { for (const id of ids) void this.map.remove(id) })
   }

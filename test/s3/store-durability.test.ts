@@ -4,7 +4,11 @@ import { createHash } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'nats'
+import pino from 'pino'
 import t from 'tap'
+import { Bus } from '../../core/bus.js'
+import { natsServerOptions } from '../../core/nats-server.js'
 import { ROOT, sdkConfig, startNode, type TestNode } from '../helpers/node.js'
 
 const MiB = 1024 * 1024
@@ -147,4 +151,26 @@ t.test('compaction gives back the space of deleted objects and keeps the rest in
     const got = await s3.send(new GetObjectCommand({ Bucket: 'compact', Key: key }))
     t.ok(Buffer.from(await got.Body?.transformToByteArray() ?? []).equals(content(key, 300_000)), `${key} intact after compaction`)
   }
+})
+
+t.test('heal frees orphan shards (written, never committed) and keeps every referenced one', async t => {
+  const node = await startNode({ caps: ['s3'], nodeId: 'orphans', env: { HIVE_S3_ORPHAN_AGE_MS: '0', HIVE_S3_HEAL_INTERVAL_MS: '0' } })
+  t.teardown(async () => { await node.stop() })
+  const s3 = client(node)
+  await s3.send(new CreateBucketCommand({ Bucket: 'orphans' }))
+  const data = content('kept', 300_000)
+  await s3.send(new PutObjectCommand({ Bucket: 'orphans', Key: 'kept', Body: data }))
+  const nc = await connect(natsServerOptions(node.natsUrl))
+  t.teardown(async () => { await nc.close() })
+  const bus = new Bus(nc, { nodeId: 'tester', log: pino({ level: 'silent' }), capabilityOf: async () => 's3', serversOf: async () => 1 })
+  t.teardown(async () => { await bus.close() })
+  // What a PUT that died before its commit leaves behind.
+  await bus.callNode('orphans', 's3.shard.put', { data: Buffer.alloc(1000, 1), headers: { id: 'deadbeef.0.0', dir: '0' } })
+  const has = async (): Promise<boolean> => (JSON.parse(Buffer.from((await bus.callNode('orphans', 's3.shard.has', { data: Buffer.from('["deadbeef.0.0"]') })).data).toString()) as boolean[])[0]
+  t.ok(await has(), 'the orphan shard is stored')
+  t.match(admin(node, ['heal']).out, /orphans freed 0/, 'a first pass only notes the unreferenced shard')
+  t.match(admin(node, ['heal']).out, /orphans freed 1\b/, 'a later pass frees it')
+  t.notOk(await has(), 'the orphan is gone')
+  const got = await s3.send(new GetObjectCommand({ Bucket: 'orphans', Key: 'kept' }))
+  t.ok(Buffer.from(await got.Body?.transformToByteArray() ?? []).equals(data), 'the committed object is untouched')
 })
