@@ -93,24 +93,11 @@ export class BlobStore {
   /** Bytes [start, end) of the concatenation of `blobs` (a multipart object's parts, in order). */
   async read (blobs: BlobRef[], start: number, end: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(Math.max(0, end - start))
-    const jobs: Array<() => Promise<void>> = []
-    let base = 0
-    for (const ref of blobs) {
-      for (let s = 0; s < ref.stripes.length; s++) {
-        const span = stripeSpan(ref, s)
-        const a = base + span.start
-        const b = a + span.length
-        if (b <= start || a >= end) continue
-        jobs.push(async () => {
-          const data = await this.readStripe(ref, s)
-          const from = Math.max(start, a)
-          const to = Math.min(end, b)
-          copyFromShards(data, ref.shardSize === 0 ? 0 : span.shardLength, from - a, to - from, out, from - start)
-        })
-      }
-      base += ref.size
-    }
-    await inParallel(jobs.length, READ_STRIPES_IN_FLIGHT, async i => { await jobs[i]() })
+    const spans = spansOf(blobs, start, end)
+    await inParallel(spans.length, READ_STRIPES_IN_FLIGHT, async i => {
+      const { ref, s, from, to, shardLength, at } = spans[i]
+      copyFromShards(await this.readStripe(ref, s), shardLength, from, to - from, out, at - start)
+    })
     return out
   }
 
@@ -121,21 +108,11 @@ export class BlobStore {
    * as a response, not as a cut connection.
    */
   async stream (blobs: BlobRef[], start: number, end: number): Promise<Readable> {
-    const spans: Array<{ ref: BlobRef, s: number, from: number, to: number, at: number }> = []
-    let base = 0
-    for (const ref of blobs) {
-      for (let s = 0; s < ref.stripes.length; s++) {
-        const span = stripeSpan(ref, s)
-        const a = base + span.start
-        const b = a + span.length
-        if (b > start && a < end) spans.push({ ref, s, from: Math.max(start, a) - a, to: Math.min(end, b) - a, at: span.shardLength })
-      }
-      base += ref.size
-    }
+    const spans = spansOf(blobs, start, end)
     const chunk = async (i: number): Promise<Buffer> => {
-      const { ref, s, from, to, at } = spans[i]
+      const { ref, s, from, to, shardLength } = spans[i]
       const out = Buffer.allocUnsafe(to - from)
-      copyFromShards(await this.readStripe(ref, s), at, from, to - from, out, 0)
+      copyFromShards(await this.readStripe(ref, s), shardLength, from, to - from, out, 0)
       return out
     }
     const ahead: Array<Promise<Buffer>> = []
@@ -278,6 +255,25 @@ export class BlobStore {
     if (ok.filter(Boolean).length < writeQuorum(k, m)) throw unavailable('store this object durably')
     return targets
   }
+}
+
+/**
+ * The stripes of `blobs` that hold bytes [start, end) of their concatenation: for each, the part
+ * of the stripe wanted ([from, to) within it) and where that part starts in the concatenation (`at`).
+ */
+function spansOf (blobs: BlobRef[], start: number, end: number): Array<{ ref: BlobRef, s: number, from: number, to: number, shardLength: number, at: number }> {
+  const spans = []
+  let base = 0
+  for (const ref of blobs) {
+    for (let s = 0; s < ref.stripes.length; s++) {
+      const span = stripeSpan(ref, s)
+      const a = base + span.start
+      const b = a + span.length
+      if (b > start && a < end) spans.push({ ref, s, from: Math.max(start, a) - a, to: Math.min(end, b) - a, shardLength: span.shardLength, at: Math.max(start, a) })
+    }
+    base += ref.size
+  }
+  return spans
 }
 
 /** Copies `length` data bytes from offset `at` of a stripe whose data shards are `shardLength` long. */
