@@ -9,10 +9,10 @@
  * prefix — continuing after a common prefix skips every key under it, since a key under it rolls
  * up into that same prefix, which is not after the marker.
  */
-import type { ActionHandler, ActionSpec } from '../../core/index.js'
+import type { ActionContext, ActionHandler, ActionSpec } from '../../core/index.js'
 import type { S3Deps } from './actions.js'
 import { requireBucket } from './buckets.js'
-import { Catalog, type ObjectRecord } from './catalog.js'
+import { Catalog, type BucketRecord, type ObjectRecord } from './catalog.js'
 import { S3Errors } from './errors.js'
 
 const MAX_KEYS = 1000
@@ -142,14 +142,21 @@ export const LISTING_ACTIONS: Record<string, ActionSpec> = {
 }
 
 export function listingHandlers ({ catalog }: S3Deps): Record<string, ActionHandler> {
+  /** What ListObjects and ListObjectsV2 read alike from their input. */
+  async function listing (input: ListInput, ctx: ActionContext): Promise<{ bucket: BucketRecord, encode: (s: string) => string, max: number, prefix: string, delimiter: string }> {
+    return {
+      bucket: await requireBucket(catalog, input.Bucket, ctx, input.ExpectedBucketOwner),
+      encode: checkEncodingType(input.EncodingType),
+      max: checkMax('maxKeys', input.MaxKeys, MAX_KEYS),
+      prefix: input.Prefix ?? '',
+      delimiter: input.Delimiter ?? ''
+    }
+  }
+
   return {
     ListObjects: async (raw, ctx) => {
       const input = raw as unknown as ListInput
-      const bucket = await requireBucket(catalog, input.Bucket, ctx, input.ExpectedBucketOwner)
-      const encode = checkEncodingType(input.EncodingType)
-      const max = checkMax('maxKeys', input.MaxKeys, MAX_KEYS)
-      const prefix = input.Prefix ?? ''
-      const delimiter = input.Delimiter ?? ''
+      const { bucket, encode, max, prefix, delimiter } = await listing(input, ctx)
       const marker = input.Marker === '' ? undefined : input.Marker
       const { items, truncated } = await page(walk(catalog, input.Bucket, prefix, delimiter, marker), max)
       const last = items.at(-1)
@@ -169,11 +176,7 @@ export function listingHandlers ({ catalog }: S3Deps): Record<string, ActionHand
 
     ListObjectsV2: async (raw, ctx) => {
       const input = raw as unknown as ListInput
-      const bucket = await requireBucket(catalog, input.Bucket, ctx, input.ExpectedBucketOwner)
-      const encode = checkEncodingType(input.EncodingType)
-      const max = checkMax('maxKeys', input.MaxKeys, MAX_KEYS)
-      const prefix = input.Prefix ?? ''
-      const delimiter = input.Delimiter ?? ''
+      const { bucket, encode, max, prefix, delimiter } = await listing(input, ctx)
       const after = input.ContinuationToken !== undefined
         ? decodeToken(input.ContinuationToken)
         : input.StartAfter === '' ? undefined : input.StartAfter

@@ -1,20 +1,8 @@
 import t from 'tap'
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { readWal, readWalRecord, Wal, type WalLocation } from '../../core/native.js'
-
-function tempDir (t: { teardown: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hive-wal-read-at-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-function payload (i: number, size: number): Buffer {
-  const b = Buffer.alloc(size)
-  for (let j = 0; j < size; j++) b[j] = (i * 31 + j * 7) & 255
-  return b
-}
+import { payload, tempDir } from './helpers.js'
 
 function segmentPath (dir: string, at: WalLocation): string {
   return join(dir, `${String(at.segment).padStart(20, '0')}.wal`)
@@ -30,7 +18,7 @@ function flipByte (path: string, position: number): void {
 }
 
 t.test('wal read-at - appendLocated then readWalRecord returns each payload, 0 B to 4 MiB, while the log is open', async t => {
-  const dir = tempDir(t)
+  const dir = tempDir(t, 'hive-wal-read-at-')
   const sizes = [0, 1, 32768 - 16, 32768, (1 << 20) + 7, 4 << 20]
   const wal = Wal.open(dir, { segmentBytes: 2 << 20 })
   const located = await Promise.all(sizes.map(async (size, i) => await wal.appendLocated(i, payload(i, size))))
@@ -49,7 +37,7 @@ t.test('wal read-at - appendLocated then readWalRecord returns each payload, 0 B
 })
 
 t.test('wal read-at - a flipped byte or a wrong sequence → WAL_CORRUPT', async t => {
-  const dir = tempDir(t)
+  const dir = tempDir(t, 'hive-wal-read-at-')
   const wal = Wal.open(dir)
   const first = await wal.appendLocated(1, payload(1, 100))
   const big = await wal.appendLocated(2, payload(2, 70_000))
@@ -65,7 +53,7 @@ t.test('wal read-at - a flipped byte or a wrong sequence → WAL_CORRUPT', async
 })
 
 t.test('wal read-at - after deleteUpTo of a rotated segment → WAL_MISSING; locations match readWal across segments', async t => {
-  const dir = tempDir(t)
+  const dir = tempDir(t, 'hive-wal-read-at-')
   const wal = Wal.open(dir, { segmentBytes: 16384 })
   const located: WalLocation[] = []
   for (let i = 0; i < 30; i++) located.push(await wal.appendLocated(3, payload(i, 3000)))

@@ -1,20 +1,8 @@
 import t from 'tap'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readWal, Wal, type WalRecord } from '../../core/native.js'
-
-function tempDir (t: { teardown: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hive-wal-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-function payload (i: number, size: number): Buffer {
-  const b = Buffer.alloc(size)
-  for (let j = 0; j < size; j++) b[j] = (i * 31 + j * 7) & 255
-  return b
-}
+import { payload, tempDir } from './helpers.js'
 
 async function write (dir: string, sizes: number[], opts = {}): Promise<void> {
   const wal = Wal.open(dir, opts)
