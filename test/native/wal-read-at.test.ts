@@ -1,20 +1,11 @@
 import t from 'tap'
-import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { readWal, readWalRecord, Wal, type WalLocation } from '../../core/native.js'
+import { flipByte } from '../helpers/files.js'
 import { payload, tempDir } from './helpers.js'
 
 function segmentPath (dir: string, at: WalLocation): string {
   return join(dir, `${String(at.segment).padStart(20, '0')}.wal`)
-}
-
-function flipByte (path: string, position: number): void {
-  const fd = openSync(path, 'r+')
-  const b = Buffer.alloc(1)
-  readSync(fd, b, 0, 1, position)
-  b[0] ^= 0x10
-  writeSync(fd, b, 0, 1, position)
-  closeSync(fd)
 }
 
 t.test('wal read-at - appendLocated then readWalRecord returns each payload, 0 B to 4 MiB, while the log is open', async t => {

@@ -1,7 +1,7 @@
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'nats'
@@ -9,6 +9,7 @@ import pino from 'pino'
 import t from 'tap'
 import { Bus } from '../../core/bus.js'
 import { natsServerOptions } from '../../core/nats-server.js'
+import { flipByte } from '../helpers/files.js'
 import { ROOT, sdkConfig, startNode, type TestNode } from '../helpers/node.js'
 
 const MiB = 1024 * 1024
@@ -45,15 +46,9 @@ function adminHeal (node: TestNode, deep: boolean): { status: number, out: strin
   return { status: r.status ?? -1, out: r.stdout + r.stderr }
 }
 
-function flipByte (dir: string, offset: number): void {
+function flipShardByte (dir: string, offset: number): void {
   const log = join(dir, 'log')
-  const segment = join(log, readdirSync(log).filter(f => f.endsWith('.wal')).sort()[0])
-  const fd = openSync(segment, 'r+')
-  const b = Buffer.alloc(1)
-  readSync(fd, b, 0, 1, offset)
-  b[0] ^= 0x5a
-  writeSync(fd, b, 0, 1, offset)
-  closeSync(fd)
+  flipByte(join(log, readdirSync(log).filter(f => f.endsWith('.wal')).sort()[0]), offset, 0x5a)
 }
 
 t.test('a flipped byte in a shard file: heal rewrites the shard, GET still returns the exact object', async t => {
@@ -66,14 +61,14 @@ t.test('a flipped byte in a shard file: heal rewrites the shard, GET still retur
   const data = content('k', 3 * MiB + 5)
   await s3.send(new PutObjectCommand({ Bucket: 'flip', Key: 'k', Body: data }))
 
-  flipByte(dirs[1], 1000)
+  flipShardByte(dirs[1], 1000)
   const healed = adminHeal(node, true)
   t.equal(healed.status, 0, `deep heal succeeds:\n${healed.out}`)
   t.match(healed.out, /repaired 1\b/, 'deep heal rebuilt the one corrupt shard')
   const again = adminHeal(node, true)
   t.match(again.out, /repaired 0\b/, 'a second deep heal finds nothing to repair')
 
-  flipByte(dirs[0], 1000)
+  flipShardByte(dirs[0], 1000)
   const got = await s3.send(new GetObjectCommand({ Bucket: 'flip', Key: 'k' }))
   t.ok(Buffer.from(await got.Body?.transformToByteArray() ?? []).equals(data), 'GET with a corrupt shard returns the exact object')
 })
