@@ -4,6 +4,7 @@
       "target_name": "hive_native",
       "sources": [
         "native/src/addon.cc",
+        "native/src/block_store.cc",
         "native/src/crc32c.cc",
         "native/src/gf256.cc",
         "native/src/gf256_kernels_avx2.cc",

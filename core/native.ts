@@ -1,6 +1,6 @@
 /**
- * The typed face of the native addon (native/src/addon.cc): Reed-Solomon, CRC32C and the
- * write-ahead log. Every argument is checked here, before it crosses into C++; plugins reach these
+ * The typed face of the native addon (native/src/addon.cc): Reed-Solomon, CRC32C, the
+ * write-ahead log and the block store. Every argument is checked here, before it crosses into C++; plugins reach these
  * through core/index.ts.
  *
  * Sync or async: a hop onto the thread pool costs 10–50 µs, more than checksumming 4 KiB or
@@ -29,6 +29,34 @@ interface NativeWal {
   unref: () => void
 }
 
+interface NativeTake {
+  id: number
+  blocks: Float64Array
+  zeros: Float64Array
+  data: Buffer
+}
+
+interface NativeBlockStore {
+  readonly durableSequence: number
+  readonly lastSequence: number
+  readonly failure: string | null
+  write: (block: number, data: Uint8Array) => number
+  zero: (block: number, count: number) => number
+  notifyAt: (sequence: number) => boolean
+  read: (block: number, count: number, out: Uint8Array) => Float64Array | null
+  fill: (chunk: number, slot: number, data: Uint8Array) => void
+  take: (maxBlocks: number, all: boolean) => NativeTake | null
+  commit: (id: number, chunk: number) => void
+  abandon: (id: number) => void
+  checkpoint: (done: (err: Error | null) => void) => void
+  exportMap: () => Buffer
+  importMap: (map: Uint8Array) => void
+  stats: () => BlockStoreStats
+  close: (done: (err: Error | null) => void) => void
+  ref: () => void
+  unref: () => void
+}
+
 interface NativeAddon {
   abiVersion: number
   gfKernel: string
@@ -38,9 +66,10 @@ interface NativeAddon {
   Wal: new (dir: string, segmentBytes: number, sync: boolean, onDurable: (sequence: number, error: string | null, segment: number, offset: number) => void) => NativeWal
   readWal: (dir: string, after: number, done: (err: Error | null, records?: WalRecord[]) => void) => void
   readWalRecord: (dir: string, segment: number, offset: number, sequence: number, length: number, done: (err: Error | null, data?: Buffer) => void) => void
+  BlockStore: new (dir: string, cacheBytes: number, walSegmentBytes: number, onDurable: () => void) => NativeBlockStore
 }
 
-const EXPECTED_ABI = 3
+const EXPECTED_ABI = 4
 
 const addon = ((): NativeAddon => {
   const loaded = createRequire(import.meta.url)('../build/Release/hive_native.node') as NativeAddon
@@ -302,4 +331,245 @@ export async function readWalRecord (dir: string, at: WalLocation): Promise<Buff
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be an integer ≥ 0')
   return await new Promise((resolve, reject) => addon.readWalRecord(dir, segment, offset, sequence, length,
     (e, data) => e === null ? resolve(data as Buffer) : reject(e)))
+}
+
+const BLOCK_BYTES = 4096
+
+export interface BlockStoreOptions {
+  /** Bytes of chunk blocks kept in memory (LRU); 0 caches nothing. Default 64 MiB. */
+  cacheBytes?: number
+  /** WAL segment size; a checkpoint frees whole segments. Default 64 MiB. */
+  walSegmentBytes?: number
+}
+
+export interface BlockStoreStats {
+  /** Written or zeroed blocks not yet committed to a chunk. */
+  dirtyBlocks: number
+  /** 4096 per dirty block that holds data (zeroed blocks hold none). */
+  dirtyBytes: number
+  mappedBlocks: number
+  cacheBytes: number
+  cacheHits: number
+  cacheMisses: number
+  /** The last WAL record appended (one per write or zero). */
+  walSequence: number
+  durableSequence: number
+}
+
+/** Dirty blocks handed over to become one chunk (BlockStore.take). */
+export interface BlockStoreTake {
+  id: number
+  /** Data blocks, ascending; blocks[i] is slot i of the chunk. */
+  blocks: Float64Array
+  /** Zeroed blocks as runs: first, count, first, count, … (they need no chunk space). */
+  zeros: Float64Array
+  /** The chunk's bytes: blocks.length × 4096, slot i at i × 4096. */
+  data: Buffer
+}
+
+const NO_MISSES = new Float64Array(0)
+
+/**
+ * The block store of one EBS volume (native/src/block_store.h; formats: native/src/block_map_format.h).
+ * Writes land in a write-ahead log and an in-memory dirty map; take/commit move dirty blocks into
+ * chunks, which the caller stores; read serves blocks from the dirty map and a chunk cache, and reports
+ * the chunk blocks it lacks for the caller to fetch and fill. `dir` holds wal/ and checkpoint. Block
+ * numbers, chunk ids and counts are integers below 2^53.
+ */
+export class BlockStore {
+  /** Bytes in a block: every offset and length of a BlockStore is in blocks of this size. */
+  static readonly BLOCK_BYTES = BLOCK_BYTES
+
+  readonly #native: NativeBlockStore
+  /** Waiting for durability, by ascending target sequence. */
+  readonly #waiters: Array<{ sequence: number, resolve: () => void, reject: (e: Error) => void }> = []
+  readonly #checkpoints = new Set<Promise<void>>()
+  #closed = false
+  /** The native close has finished: every write is durable or has failed. */
+  #shut = false
+
+  private constructor (native: NativeBlockStore) {
+    this.#native = native
+  }
+
+  /**
+   * Opens (creating) the store in `dir`: loads the checkpoint, then replays the WAL. Throws when the
+   * checkpoint or the WAL is corrupt, or another process has the store open.
+   */
+  static open (dir: string, opts: BlockStoreOptions = {}): BlockStore {
+    if (typeof dir !== 'string' || dir === '') throw new TypeError('dir must be a directory path')
+    const cacheBytes = opts.cacheBytes ?? 64 * 1024 * 1024
+    const walSegmentBytes = opts.walSegmentBytes ?? 64 * 1024 * 1024
+    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) throw new RangeError('cacheBytes must be an integer ≥ 0')
+    if (!Number.isSafeInteger(walSegmentBytes) || walSegmentBytes < 4096) throw new RangeError('walSegmentBytes must be an integer ≥ 4096')
+    let store: BlockStore | undefined
+    const native = new addon.BlockStore(dir, cacheBytes, walSegmentBytes, () => { if (store !== undefined) store.#durable() })
+    store = new BlockStore(native)
+    return store
+  }
+
+  /**
+   * Writes data.length / 4096 blocks from `block`. Reads see them at once. Resolves without waiting for
+   * the disk unless `fua` (then once the write is durable), like a disk's write cache: flush() covers it.
+   */
+  async write (block: number, data: Uint8Array, fua = false): Promise<void> {
+    this.#open()
+    blockNumber(block, 'block')
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array (Buffer)')
+    if (data.length === 0 || data.length % BLOCK_BYTES !== 0) throw new RangeError('data must be a non-empty multiple of 4096 bytes')
+    const sequence = this.#native.write(block, data)
+    if (fua) await this.#whenDurable(sequence)
+  }
+
+  /** Makes `count` blocks from `block` read as zeros (TRIM, WRITE_ZEROES); one WAL record whatever the count. */
+  async zero (block: number, count: number, fua = false): Promise<void> {
+    this.#open()
+    blockNumber(block, 'block')
+    blockNumber(count, 'count', 1)
+    const sequence = this.#native.zero(block, count)
+    if (fua) await this.#whenDurable(sequence)
+  }
+
+  /** Resolves once every write and zero issued before it is durable; rejects if the WAL has failed. */
+  async flush (): Promise<void> {
+    this.#open()
+    await this.#whenDurable(this.#native.lastSequence)
+  }
+
+  /**
+   * Fills `out` (count × 4096 bytes) with blocks block… as far as memory has them. Returns the blocks it
+   * could not fill — mapped to a chunk slot not in the cache; `out` is untouched there — as triples
+   * block, chunk, slot; fetch those slots, fill() them and read again. Empty: `out` is complete.
+   */
+  read (block: number, count: number, out: Uint8Array): Float64Array {
+    this.#open()
+    blockNumber(block, 'block')
+    blockNumber(count, 'count', 1)
+    if (!(out instanceof Uint8Array)) throw new TypeError('out must be a Uint8Array (Buffer)')
+    if (out.length !== count * BLOCK_BYTES) throw new RangeError(`out must be count × 4096 = ${count * BLOCK_BYTES} bytes`)
+    return this.#native.read(block, count, out) ?? NO_MISSES
+  }
+
+  /** Caches slots slot, slot + 1, … of `chunk` from `data` (a multiple of 4096 bytes). */
+  fill (chunk: number, slot: number, data: Uint8Array): void {
+    this.#open()
+    blockNumber(chunk, 'chunk')
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array (Buffer)')
+    if (data.length % BLOCK_BYTES !== 0) throw new RangeError('data must be a multiple of 4096 bytes')
+    if (!Number.isInteger(slot) || slot < 0 || slot + data.length / BLOCK_BYTES > 2 ** 32) throw new RangeError('slots must lie in 0 … 2^32 − 1')
+    this.#native.fill(chunk, slot, data)
+  }
+
+  /**
+   * Hands over dirty blocks not already taken, ascending: up to `maxBlocks` entries, where a data block
+   * is one and a run of zeroed blocks is one. `all`: every dirty block, taken already or not, whatever
+   * maxBlocks (freezing a snapshot). Store `data` as a chunk, then commit(id, chunk), or abandon(id).
+   * null when there is nothing to take.
+   */
+  take (maxBlocks: number, all = false): BlockStoreTake | null {
+    this.#open()
+    blockNumber(maxBlocks, 'maxBlocks', 1)
+    return this.#native.take(maxBlocks, all)
+  }
+
+  /**
+   * The take's blocks that were not rewritten since move out of the dirty map: data blocks to their
+   * slot of `chunk` (and into the cache), zeroed ones out of the map. Throws for an unknown take.
+   * A take without data blocks needs no chunk: commit it with any id.
+   */
+  commit (id: number, chunk: number): void {
+    this.#open()
+    blockNumber(id, 'id', 1)
+    blockNumber(chunk, 'chunk')
+    this.#native.commit(id, chunk)
+  }
+
+  /** Releases a take whose chunk could not be stored: its blocks stay dirty and can be taken again. */
+  abandon (id: number): void {
+    this.#open()
+    blockNumber(id, 'id', 1)
+    this.#native.abandon(id)
+  }
+
+  /**
+   * Writes the block map as of this call to `checkpoint` (atomically), then frees the WAL segments
+   * every block's state no longer needs.
+   */
+  async checkpoint (): Promise<void> {
+    this.#open()
+    const done = new Promise<void>((resolve, reject) => this.#native.checkpoint(e => e === null ? resolve() : reject(e)))
+    this.#checkpoints.add(done)
+    try {
+      await done
+    } finally {
+      this.#checkpoints.delete(done)
+    }
+  }
+
+  /** The block map in the map format (block_map_format.h). */
+  exportMap (): Buffer {
+    this.#open()
+    return this.#native.exportMap()
+  }
+
+  /** Sets the block map of an empty store (a volume from a snapshot); checkpoint() then to keep it. */
+  importMap (map: Uint8Array): void {
+    this.#open()
+    if (!(map instanceof Uint8Array)) throw new TypeError('map must be a Uint8Array (Buffer)')
+    this.#native.importMap(map)
+  }
+
+  stats (): BlockStoreStats {
+    this.#open()
+    return this.#native.stats()
+  }
+
+  /** Waits for checkpoints in progress, makes every write durable and closes the WAL. Idempotent. */
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.allSettled(this.#checkpoints)
+    await new Promise<void>((resolve, reject) => this.#native.close(e => e === null ? resolve() : reject(e)))
+    this.#shut = true
+    this.#durable()
+  }
+
+  #open (): void {
+    if (this.#closed) throw new Error('the block store is closed')
+  }
+
+  async #whenDurable (sequence: number): Promise<void> {
+    const failure = this.#native.failure
+    if (failure !== null) throw new Error(failure)
+    if (this.#native.durableSequence >= sequence) return
+    await new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ sequence, resolve, reject })
+      if (this.#waiters.length === 1) {
+        this.#native.ref()
+        if (this.#native.notifyAt(sequence)) queueMicrotask(() => this.#durable())
+      }
+    })
+  }
+
+  /** Settles the waiters the durable sequence has reached, then asks to hear about the next one. */
+  #durable (): void {
+    for (;;) {
+      const durable = this.#native.durableSequence
+      const failure = this.#native.failure
+      while (this.#waiters.length > 0 && this.#waiters[0].sequence <= durable) this.#waiters.shift()?.resolve()
+      if (failure !== null || this.#shut) {
+        for (const w of this.#waiters.splice(0)) w.reject(new Error(failure ?? 'the block store closed'))
+      }
+      if (this.#waiters.length === 0) {
+        this.#native.unref()
+        return
+      }
+      // Once close() has begun, it settles the rest when the WAL has closed.
+      if (this.#closed || !this.#native.notifyAt(this.#waiters[0].sequence)) return
+    }
+  }
+}
+
+function blockNumber (n: number, what: string, min = 0): void {
+  if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${what} must be an integer from ${min} to 2^53 − 1`)
 }

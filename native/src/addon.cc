@@ -1,6 +1,6 @@
 // The N-API boundary, and the only file that includes napi.h: it converts arguments and schedules
 // work, nothing else. The engines are plain C++ (reed_solomon.h, crc32c.h, wal_writer.h,
-// wal_reader.h); core/native.ts validates every argument before it reaches this file, which still
+// wal_reader.h, block_store.h); core/native.ts validates every argument before it reaches this file, which still
 // checks what would otherwise corrupt memory (counts and lengths of shard buffers).
 //
 // Buffers are used in place: sync calls read them during the call; async work keeps a reference to
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "block_store.h"
 #include "crc32c.h"
 #include "reed_solomon.h"
 #include "wal_reader.h"
@@ -19,7 +20,7 @@
 namespace {
 
 // Bumped whenever the JS-visible surface of the addon changes, so core/native.ts can refuse a stale build.
-constexpr uint32_t kAbiVersion = 3;
+constexpr uint32_t kAbiVersion = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Shard lists: JS arrays of Uint8Array, all of one length.
@@ -411,6 +412,284 @@ Napi::Value ReadWalRecord(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Block store: new BlockStore(dir, cacheBytes, walSegmentBytes, onDurable()); write/zero return the
+// WAL sequence at once; notifyAt(sequence) asks for onDurable once it is durable (true: it already
+// is). Everything but checkpoint and close runs on the calling thread: it is memory work.
+// ---------------------------------------------------------------------------------------------
+
+void CallOnStoreDurable(Napi::Env env, Napi::Function fn, void* /*context*/, void* /*data*/) {
+  if (env != nullptr && fn != nullptr) fn.Call({});
+}
+
+using OnStoreDurable = Napi::TypedThreadSafeFunction<void, void, CallOnStoreDurable>;
+
+constexpr size_t kBlockBytes = hive::block_map::kBlockBytes;
+
+Napi::Float64Array ToFloat64Array(Napi::Env env, const std::vector<uint64_t>& values) {
+  Napi::Float64Array out = Napi::Float64Array::New(env, values.size());
+  for (size_t i = 0; i < values.size(); i++) out[i] = static_cast<double>(values[i]);
+  return out;
+}
+
+class CheckpointWork : public Napi::AsyncWorker {
+ public:
+  CheckpointWork(Napi::Function cb, std::unique_ptr<hive::BlockStore::PendingCheckpoint> checkpoint)
+      : Napi::AsyncWorker(cb, "hive.blockStore.checkpoint"), checkpoint_(std::move(checkpoint)) {}
+  void Execute() override {
+    std::string error;
+    if (!checkpoint_->Write(&error)) SetError(error);
+  }
+  void OnOK() override { Callback().Call({Env().Null()}); }
+
+ private:
+  std::unique_ptr<hive::BlockStore::PendingCheckpoint> checkpoint_;
+};
+
+class StoreCloseWork : public Napi::AsyncWorker {
+ public:
+  StoreCloseWork(Napi::Function cb, std::shared_ptr<hive::BlockStore> store, OnStoreDurable tsfn)
+      : Napi::AsyncWorker(cb, "hive.blockStore.close"), store_(std::move(store)), tsfn_(tsfn) {}
+  void Execute() override { store_->Close(); }
+  void OnOK() override {
+    tsfn_.Release();
+    Callback().Call({Env().Null()});
+  }
+
+ private:
+  std::shared_ptr<hive::BlockStore> store_;
+  OnStoreDurable tsfn_;
+};
+
+class BlockStoreWrap : public Napi::ObjectWrap<BlockStoreWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "BlockStore", {
+      InstanceMethod<&BlockStoreWrap::Write>("write"),
+      InstanceMethod<&BlockStoreWrap::Zero>("zero"),
+      InstanceMethod<&BlockStoreWrap::NotifyAt>("notifyAt"),
+      InstanceMethod<&BlockStoreWrap::Read>("read"),
+      InstanceMethod<&BlockStoreWrap::Fill>("fill"),
+      InstanceMethod<&BlockStoreWrap::Take>("take"),
+      InstanceMethod<&BlockStoreWrap::Commit>("commit"),
+      InstanceMethod<&BlockStoreWrap::Abandon>("abandon"),
+      InstanceMethod<&BlockStoreWrap::Checkpoint>("checkpoint"),
+      InstanceMethod<&BlockStoreWrap::ExportMap>("exportMap"),
+      InstanceMethod<&BlockStoreWrap::ImportMap>("importMap"),
+      InstanceMethod<&BlockStoreWrap::Stats>("stats"),
+      InstanceMethod<&BlockStoreWrap::Close>("close"),
+      InstanceMethod<&BlockStoreWrap::Ref>("ref"),
+      InstanceMethod<&BlockStoreWrap::Unref>("unref"),
+      InstanceAccessor<&BlockStoreWrap::DurableSequence>("durableSequence"),
+      InstanceAccessor<&BlockStoreWrap::LastSequence>("lastSequence"),
+      InstanceAccessor<&BlockStoreWrap::Failure>("failure"),
+    });
+  }
+
+  explicit BlockStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BlockStoreWrap>(info) {
+    tsfn_ = OnStoreDurable::New(info.Env(), info[3].As<Napi::Function>(), "hive.blockStore.durable", 0, 1);
+    tsfn_.Unref(info.Env());
+    hive::BlockStoreOptions options;
+    options.cache_bytes = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+    options.wal_segment_bytes = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+    OnStoreDurable tsfn = tsfn_;
+    options.on_durable = [tsfn]() mutable { tsfn.NonBlockingCall(); };
+    std::string error;
+    std::unique_ptr<hive::BlockStore> store = hive::BlockStore::Open(info[0].As<Napi::String>().Utf8Value(), options, &error);
+    if (!store) {
+      tsfn_.Release();
+      closed_ = true;
+      Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+      return;
+    }
+    store_ = std::move(store);
+  }
+
+  // Collected without close(): the store's destructor makes pending appends durable, then the
+  // durability callback can go.
+  ~BlockStoreWrap() override {
+    if (closed_) return;
+    store_.reset();
+    tsfn_.Release();
+  }
+
+ private:
+  bool CheckOpen(Napi::Env env) {
+    if (!closed_) return true;
+    Napi::Error::New(env, "the block store is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  static uint64_t U64(const Napi::Value& v) { return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()); }
+
+  Napi::Value Sequence(Napi::Env env, uint64_t sequence, const std::string& error) {
+    if (sequence == 0) {
+      Napi::Error::New(env, error).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, static_cast<double>(sequence));
+  }
+
+  // (block, data: n × 4096 bytes) → sequence
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    auto data = info[1].As<Napi::Uint8Array>();
+    if (data.ByteLength() == 0 || data.ByteLength() % kBlockBytes != 0) {
+      Napi::RangeError::New(info.Env(), "data must be a non-empty multiple of 4096 bytes").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    std::string error;
+    return Sequence(info.Env(), store_->Write(U64(info[0]), data.Data(), data.ByteLength() / kBlockBytes, &error), error);
+  }
+
+  // (block, count) → sequence
+  Napi::Value Zero(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    std::string error;
+    return Sequence(info.Env(), store_->Zero(U64(info[0]), U64(info[1]), &error), error);
+  }
+
+  Napi::Value NotifyAt(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    return Napi::Boolean::New(info.Env(), store_->NotifyWhenDurable(U64(info[0])));
+  }
+
+  // (block, count, out) → null when out is complete, else the misses as triples
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    const uint64_t count = U64(info[1]);
+    auto out = info[2].As<Napi::Uint8Array>();
+    if (out.ByteLength() / kBlockBytes < count) {
+      Napi::RangeError::New(info.Env(), "out is shorter than count × 4096 bytes").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    const std::vector<uint64_t>& misses = store_->Read(U64(info[0]), count, out.Data());
+    return misses.empty() ? info.Env().Null() : Napi::Value(ToFloat64Array(info.Env(), misses));
+  }
+
+  // (chunk, slot, data: n × 4096 bytes)
+  Napi::Value Fill(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    auto data = info[2].As<Napi::Uint8Array>();
+    if (data.ByteLength() % kBlockBytes != 0) {
+      Napi::RangeError::New(info.Env(), "data must be a multiple of 4096 bytes").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    store_->Fill(U64(info[0]), info[1].As<Napi::Number>().Uint32Value(), data.Data(), data.ByteLength() / kBlockBytes);
+    return info.Env().Undefined();
+  }
+
+  // (maxBlocks, all) → { id, blocks, zeros, data } | null
+  Napi::Value Take(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    hive::TakenBlocks taken;
+    if (!store_->Take(U64(info[0]), info[1].As<Napi::Boolean>().Value(), &taken)) return env.Null();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("id", Napi::Number::New(env, static_cast<double>(taken.id)));
+    out.Set("blocks", ToFloat64Array(env, taken.blocks));
+    out.Set("zeros", ToFloat64Array(env, taken.zeros));
+    const size_t bytes = taken.blocks.size() * kBlockBytes;
+    if (bytes == 0) {
+      out.Set("data", Napi::Buffer<uint8_t>::New(env, 0));
+    } else {
+      // Handed over, not copied: a take is a whole chunk.
+      auto free = [](Napi::Env, uint8_t* data) { delete[] data; };
+      out.Set("data", Napi::Buffer<uint8_t>::NewOrCopy(env, taken.data.release(), bytes, free));
+    }
+    return out;
+  }
+
+  Napi::Value Commit(const Napi::CallbackInfo& info) {
+    std::string error;
+    if (CheckOpen(info.Env()) && !store_->Commit(U64(info[0]), U64(info[1]), &error)) {
+      Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Abandon(const Napi::CallbackInfo& info) {
+    std::string error;
+    if (CheckOpen(info.Env()) && !store_->Abandon(U64(info[0]), &error)) {
+      Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
+  }
+
+  // (done(err)): the map is copied here, on the calling thread, so it is consistent; written off it.
+  Napi::Value Checkpoint(const Napi::CallbackInfo& info) {
+    if (CheckOpen(info.Env())) (new CheckpointWork(info[0].As<Napi::Function>(), store_->PrepareCheckpoint()))->Queue();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ExportMap(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    const std::vector<uint8_t> map = store_->ExportMap();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), map.data(), map.size());
+  }
+
+  Napi::Value ImportMap(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    auto map = info[0].As<Napi::Uint8Array>();
+    std::string error;
+    if (!store_->ImportMap(map.Data(), map.ByteLength(), &error)) Napi::Error::New(info.Env(), error).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    const hive::BlockStoreStats s = store_->stats();
+    Napi::Object out = Napi::Object::New(env);
+    auto set = [&](const char* name, uint64_t v) { out.Set(name, Napi::Number::New(env, static_cast<double>(v))); };
+    set("dirtyBlocks", s.dirty_blocks);
+    set("dirtyBytes", s.dirty_bytes);
+    set("mappedBlocks", s.mapped_blocks);
+    set("cacheBytes", s.cache_bytes);
+    set("cacheHits", s.cache_hits);
+    set("cacheMisses", s.cache_misses);
+    set("walSequence", s.wal_sequence);
+    set("durableSequence", s.durable_sequence);
+    return out;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (closed_) {
+      info[0].As<Napi::Function>().Call({info.Env().Null()});
+      return info.Env().Undefined();
+    }
+    closed_ = true;
+    (new StoreCloseWork(info[0].As<Napi::Function>(), store_, tsfn_))->Queue();
+    return info.Env().Undefined();
+  }
+
+  // The durability callback keeps the event loop alive only while something waits for it.
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (!closed_) tsfn_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (!closed_) tsfn_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value DurableSequence(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(store_ ? store_->durable_sequence() : 0));
+  }
+  Napi::Value LastSequence(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(store_ ? store_->last_sequence() : 0));
+  }
+  Napi::Value Failure(const Napi::CallbackInfo& info) {
+    const std::string failure = store_ ? store_->failure() : std::string();
+    return failure.empty() ? info.Env().Null() : Napi::String::New(info.Env(), failure);
+  }
+
+  std::shared_ptr<hive::BlockStore> store_;
+  OnStoreDurable tsfn_;
+  bool closed_ = false;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   exports.Set("ReedSolomon", RsCodec::Define(env));
@@ -422,6 +701,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Wal", Wal::Define(env));
   exports.Set("readWal", Napi::Function::New<ReadWal>(env, "readWal"));
   exports.Set("readWalRecord", Napi::Function::New<ReadWalRecord>(env, "readWalRecord"));
+  exports.Set("BlockStore", BlockStoreWrap::Define(env));
   return exports;
 }
 
