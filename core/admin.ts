@@ -3,15 +3,18 @@
  * in the CLI's own process as a client of the cluster's bus — it serves nothing — and talks to the
  * capability's nodes with node calls (Bus.callNode) and reads KV.
  */
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'nats'
 import pino from 'pino'
-import { Bus } from './bus.js'
+import { Bus, type ActionInput, type ActionOutput } from './bus.js'
 import { loadBuiltin } from './capabilities.js'
 import { KvStore } from './kv.js'
 import { natsServerOptions } from './nats-server.js'
 import { joinUrlPath } from './node.js'
-import { NodeRegistry } from './nodes.js'
+import type { ClusterIdentity } from './config.js'
+import { NodeRegistry, type NodeRecord } from './nodes.js'
+import { CLUSTER_BUCKET } from './subjects.js'
 
 export interface AdminContext {
   bus: Bus
@@ -20,6 +23,10 @@ export interface AdminContext {
   out: NodeJS.WriteStream
   /** True when `out` is a terminal: progress bars redraw in place, else print a line now and then. */
   interactive: boolean
+  /** The cluster's live nodes. */
+  nodes: () => Promise<NodeRecord[]>
+  /** Calls an AWS action (`ec2`, `CreateVolume`) as the cluster account's root user, as the edge would. */
+  request: (service: string, action: string, input: ActionInput) => Promise<ActionOutput>
 }
 
 export interface AdminCommand {
@@ -51,8 +58,15 @@ export async function runAdmin (name: string, command: string | undefined, args:
       capabilityOf: async (s, a) => await registry.capabilityOf(s, a),
       serversOf: async (s, a) => await registry.serversOf(s, a)
     })
+    const request = async (service: string, action: string, input: ActionInput): Promise<ActionOutput> => {
+      const identity = (await (await kv.bucket<ClusterIdentity>(CLUSTER_BUCKET)).get('identity'))?.value
+      const region = (await registry.nodes())[0]?.region
+      if (identity === undefined || region === undefined) throw new Error('no live node in the cluster')
+      const ctx = { requestId: randomUUID(), region, accountId: identity.accountId, principalArn: `arn:aws:iam::${identity.accountId}:root` }
+      return await bus.request(service, action, input, ctx)
+    }
     try {
-      return await cmd.run({ bus, kv, out: process.stdout, interactive: process.stdout.isTTY }, args)
+      return await cmd.run({ bus, kv, out: process.stdout, interactive: process.stdout.isTTY, nodes: async () => await registry.nodes(), request }, args)
     } finally {
       await bus.close()
     }

@@ -10,6 +10,7 @@ import { isCapability, type Capability } from './capability.js'
  */
 const BUILTIN: Record<string, URL> = {
   ec2: new URL('../plugins/ec2/index.ts', import.meta.url),
+  ebs: new URL('../plugins/ebs/index.ts', import.meta.url),
   s3: new URL('../plugins/s3/index.ts', import.meta.url)
 }
 
