@@ -1,13 +1,12 @@
 import { AttachVolumeCommand, CreateVolumeCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { connect } from 'nats'
-import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { Bus, type NodeMessage } from '../../core/bus.js'
 import { natsServerOptions } from '../../core/nats-server.js'
-import { AWS_CLI, sdkConfig, startNode, type CliResult } from '../helpers/node.js'
+import { awsAsync, sdkConfig, startNode, type CliResult } from '../helpers/node.js'
 
 const node = await startNode({ caps: ['ebs', 's3'] })
 const nc = await connect(natsServerOptions(node.natsUrl))
@@ -18,19 +17,9 @@ t.teardown(async () => {
 const az = (JSON.parse(readFileSync(join(node.dataDir, 'hive.json'), 'utf8')) as { az: string }).az
 const ec2 = new EC2Client(sdkConfig(node))
 
-/**
- * The aws CLI, run without blocking this process: the ec2 stand-in below answers from this
- * process's event loop, which the helpers' synchronous aws() would stall.
- */
+/** The aws CLI without blocking: the ec2 stand-in below answers from this process's event loop. */
 async function cli (args: string[]): Promise<CliResult> {
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: node.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: node.credentials.secretAccessKey, AWS_DEFAULT_REGION: node.region, AWS_CONFIG_FILE: join(node.home, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(node.home, 'no-aws-credentials'), AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true', AWS_MAX_ATTEMPTS: '1', HOME: node.home }
-  return await new Promise(resolve => {
-    execFile(AWS_CLI, ['--endpoint-url', node.endpoint, '--output', 'json', 'ec2', ...args], { env }, (err, stdout, stderr) => {
-      let json: unknown
-      try { json = stdout.trim() === '' ? undefined : JSON.parse(stdout) } catch {}
-      resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr, json })
-    })
-  })
+  return await awsAsync(node, ['ec2', ...args])
 }
 
 async function ok (t: Test, args: string[]): Promise<any> {

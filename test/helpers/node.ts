@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -91,28 +91,43 @@ export interface CliResult {
   json: any
 }
 
+function cliEnv (node: TestNode, env: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: node.home,
+    AWS_ACCESS_KEY_ID: node.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: node.credentials.secretAccessKey,
+    AWS_DEFAULT_REGION: node.region,
+    AWS_CONFIG_FILE: join(node.home, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(node.home, 'no-aws-credentials'),
+    AWS_PAGER: '',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_MAX_ATTEMPTS: '1',
+    ...env
+  }
+}
+
+function parsed (stdout: string): unknown {
+  try { return stdout.trim() === '' ? undefined : JSON.parse(stdout) } catch { return undefined }
+}
+
 /** Runs the real aws CLI against a node with its root keys; parses JSON output when there is some. */
 export function aws (node: TestNode, args: string[], env: Record<string, string> = {}): CliResult {
   const r = spawnSync(AWS_CLI, ['--endpoint-url', node.endpoint, '--output', 'json', ...args], {
     encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: node.home,
-      AWS_ACCESS_KEY_ID: node.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: node.credentials.secretAccessKey,
-      AWS_DEFAULT_REGION: node.region,
-      AWS_CONFIG_FILE: join(node.home, 'no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(node.home, 'no-aws-credentials'),
-      AWS_PAGER: '',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_MAX_ATTEMPTS: '1',
-      ...env
-    },
+    env: cliEnv(node, env),
     timeout: 120_000
   })
-  let json: unknown
-  try { json = r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout) } catch {}
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json }
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: parsed(r.stdout) }
+}
+
+/** aws() without blocking this process: for tests that answer bus calls from their own event loop. */
+export async function awsAsync (node: TestNode, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return await new Promise(resolve => {
+    execFile(AWS_CLI, ['--endpoint-url', node.endpoint, '--output', 'json', ...args], { env: cliEnv(node, env), timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr, json: parsed(stdout) })
+    })
+  })
 }
 
 /** SDK client options for a node. */
