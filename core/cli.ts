@@ -27,8 +27,10 @@ serve options:
   --tls-key FILE        private key for --tls-cert
   --s3-dirs LIST        s3: data directories for shards, comma-separated (default <data-dir>/s3/shards)
   --s3-code K+M         s3: Reed-Solomon data+parity shards per stripe (default: by cluster size, see docs/S3.md)
-  --ebs-nbd-listen H:P  ebs: also serve this node's volumes over NBD on TCP (default: the unix socket
-                        <data-dir>/ebs/nbd.sock only)
+  --ebs-nbd-listen H:P  ebs: also serve this node's volumes over NBD on TCP, unauthenticated: bind
+                        it to a trusted network (default: the unix socket <data-dir>/ebs/nbd.sock only)
+  --ebs-cache-mib N     ebs: each volume's block cache (default: 1/8 of its size, 16–256 MiB, at
+                        most 1/16 of free memory)
 
 admin init options:
   --data-dir DIR, --listen HOST:PORT, --region R, --az AZ, --node-id ID   as above
@@ -56,7 +58,8 @@ const SERVE = {
   'tls-key': { type: 'string' },
   's3-dirs': { type: 'string' },
   's3-code': { type: 'string' },
-  'ebs-nbd-listen': { type: 'string' }
+  'ebs-nbd-listen': { type: 'string' },
+  'ebs-cache-mib': { type: 'string' }
 } as const satisfies ParseArgsConfig['options']
 
 export async function main (argv: string[]): Promise<number> {
@@ -113,7 +116,7 @@ async function serve (args: string[]): Promise<number> {
     nodeId: values['node-id'],
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key'],
-    settings: Object.fromEntries(Object.entries({ 's3-dirs': values['s3-dirs'], 's3-code': values['s3-code'], 'ebs-nbd-listen': values['ebs-nbd-listen'] })
+    settings: Object.fromEntries(Object.entries({ 's3-dirs': values['s3-dirs'], 's3-code': values['s3-code'], 'ebs-nbd-listen': values['ebs-nbd-listen'], 'ebs-cache-mib': values['ebs-cache-mib'] })
       .filter((e): e is [string, string] => e[1] !== undefined))
   })
   const join = values.nats === undefined ? ` (other nodes join with --nats "$(cat ${joinUrlPath(dataDir)})")` : ''

@@ -25,8 +25,16 @@ import { Volume } from './volume.js'
 
 const EMPTY = new Uint8Array(0)
 
-/** The LRU cache of one volume: an eighth of its size, within [16 MiB, 256 MiB] and a sixteenth of free memory. */
-export function defaultCacheBytes (size: number): number {
+/**
+ * The LRU cache of one volume: --ebs-cache-mib when given, else an eighth of its size, within
+ * [16 MiB, 256 MiB] and at most a sixteenth of free memory.
+ */
+export function cacheBytes (size: number, setting?: string): number {
+  if (setting !== undefined) {
+    const mib = Number(setting)
+    if (!Number.isInteger(mib) || mib < 1) throw new Error(`--ebs-cache-mib wants a whole number of MiB, not '${setting}'`)
+    return mib << 20
+  }
   return Math.max(16 << 20, Math.min(size / 8, 256 << 20, freemem() / 16))
 }
 
@@ -45,6 +53,7 @@ export class VolumeStores implements VolumeDataPlane {
   }
 
   static async open (hive: Hive): Promise<VolumeStores> {
+    cacheBytes(1, hive.node.settings['ebs-cache-mib'])
     const dir = join(hive.node.dataDir, 'ebs', 'volumes')
     mkdirSync(dir, { recursive: true })
     const nbd = new NbdServer({ log: hive.log })
@@ -52,7 +61,7 @@ export class VolumeStores implements VolumeDataPlane {
     for (const id of readdirSync(dir)) {
       const vdir = join(dir, id)
       if (!existsSync(join(vdir, 'volume.json'))) continue
-      stores.add(Volume.open(vdir, id, stores.chunks, { cacheBytes: defaultCacheBytes(Volume.sizeIn(vdir)), log: hive.log }))
+      stores.add(Volume.open(vdir, id, stores.chunks, { cacheBytes: cacheBytes(Volume.sizeIn(vdir), hive.node.settings['ebs-cache-mib']), log: hive.log }))
     }
     rmSync(stores.socket, { force: true })
     await nbd.listen({ path: stores.socket })
@@ -87,7 +96,7 @@ export class VolumeStores implements VolumeDataPlane {
     const map = snapshotId === undefined ? undefined : await this.snapshotMap(snapshotId)
     const vdir = join(this.dir, volumeId)
     const v = Volume.open(vdir, volumeId, this.chunks, {
-      cacheBytes: defaultCacheBytes(sizeBytes), log: this.hive.log, create: { size: sizeBytes, ...(map === undefined ? {} : { map }) }
+      cacheBytes: cacheBytes(sizeBytes, this.hive.node.settings['ebs-cache-mib']), log: this.hive.log, create: { size: sizeBytes, ...(map === undefined ? {} : { map }) }
     })
     await v.persist()
     this.add(v)
