@@ -27,6 +27,8 @@ export function ebsHandlers (deps: EbsDeps): Record<string, ActionHandler> {
 export default defineCapability({
   name: 'hive-ebs',
   capability: 'ebs',
+  // Volume blocks leave the WAL for chunk objects in the object store.
+  dependsOn: ['s3'],
   services: {
     ec2: {
       actions: {
