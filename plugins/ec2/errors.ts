@@ -11,5 +11,24 @@ export const Ec2Errors = {
   invalidZoneName: (name: string) =>
     new AwsError('InvalidParameterValue', `Invalid availability zone: [${name}]`, 400),
   invalidZoneId: (id: string) =>
-    new AwsError('InvalidParameterValue', `Invalid availability zone-id: [${id}]`, 400)
+    new AwsError('InvalidParameterValue', `Invalid availability zone-id: [${id}]`, 400),
+  keyPairDuplicate: (name: string) =>
+    new AwsError('InvalidKeyPair.Duplicate', `The keypair '${name}' already exists.`, 400),
+  keyPairNotFound: (name: string) =>
+    new AwsError('InvalidKeyPair.NotFound', `The key pair '${name}' does not exist`, 400),
+  keyPairIdNotFound: (id: string) =>
+    new AwsError('InvalidKeyPair.NotFound', `The key pair ID '${id}' does not exist`, 400),
+  /** EC2 says this of any ImportKeyPair material it cannot take, whatever the format tried. */
+  keyFormat: () =>
+    new AwsError('InvalidKey.Format', 'Key is not in valid OpenSSH public key format', 400),
+  invalidKeyName: (name: string, reason: string) =>
+    new AwsError('InvalidParameterValue', `Value (${name}) for parameter keyName is invalid. ${reason}`, 400),
+  invalidEnum: (parameter: string, value: string, valid: string[]) =>
+    new AwsError('InvalidParameterValue', `Value (${value}) for parameter ${parameter} is invalid. Valid values are: ${valid.join(', ')}`, 400),
+  tagResourceType: (type: string) =>
+    new AwsError('InvalidParameterValue', `'${type}' is not a valid taggable resource type for this operation.`, 400),
+  invalidTag: (message: string) =>
+    new AwsError('InvalidParameterValue', message, 400),
+  tagLimit: () =>
+    new AwsError('TagLimitExceeded', 'The maximum number of Tags for a resource has been reached.', 400)
 } as const

@@ -5,6 +5,7 @@
 import { defineCapability } from '../../core/index.js'
 import { describeAccountAttributes } from './account-attributes.js'
 import { describeInstanceTypes } from './instance-types.js'
+import { KEY_PAIR_ACTIONS, keyPairHandlers } from './keypairs.js'
 import { describeAvailabilityZones, describeRegions } from './regions.js'
 
 export default defineCapability({
@@ -22,7 +23,8 @@ export default defineCapability({
         DescribeAccountAttributes: {},
         DescribeInstanceTypes: {
           note: 'A catalogue of current x86_64 and Graviton families (t2, t3, t3a, t4g, m5-m7, c5-c7, r5-r7) with AWS\'s specifications.'
-        }
+        },
+        ...KEY_PAIR_ACTIONS
       }
     }
   },
@@ -31,5 +33,6 @@ export default defineCapability({
     hive.serve('ec2', 'DescribeAvailabilityZones', describeAvailabilityZones(hive))
     hive.serve('ec2', 'DescribeAccountAttributes', describeAccountAttributes)
     hive.serve('ec2', 'DescribeInstanceTypes', describeInstanceTypes)
+    for (const [action, handler] of Object.entries(keyPairHandlers(hive.kv))) hive.serve('ec2', action, handler)
   }
 })
