@@ -160,8 +160,14 @@ export class DirectApi {
     const prefix = `snapshots/${snapshotId}.blocks/${String(index).padStart(10, '0')}.`
     const earlier: string[] = []
     for await (const key of this.chunks.keys(prefix)) earlier.push(key)
-    await this.chunks.putObject(blockKey(snapshotId, index, digest.toString('hex')), map)
-    for (const key of earlier) if (key !== blockKey(snapshotId, index, digest.toString('hex'))) await this.chunks.deleteObject(key)
+    const key = blockKey(snapshotId, index, digest.toString('hex'))
+    await this.chunks.putObject(key, map)
+    for (const k of earlier) if (k !== key) await this.chunks.deleteObject(k)
+    // A DeleteSnapshot that landed meanwhile removed the blocks before this one was there.
+    if ((await snapshots.get(snapshotId)) === undefined) {
+      await this.chunks.deleteObject(key)
+      throw notFound(snapshotId)
+    }
     return { Checksum: input.Checksum, ChecksumAlgorithm: 'SHA256' }
   }
 

@@ -22,7 +22,8 @@ function snapshotOutput (s: SnapshotRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {
     SnapshotId: s.snapshotId,
     VolumeId: s.volumeId,
-    State: s.state,
+    // A direct-API snapshot not completed within its Timeout has failed (direct.ts).
+    State: s.state === 'pending' && s.expiresAt !== undefined && Date.parse(s.expiresAt) < Date.now() ? 'error' : s.state,
     StartTime: new Date(s.startTime),
     Progress: s.progress,
     OwnerId: s.ownerId,

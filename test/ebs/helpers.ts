@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { aws, type TestNode } from '../helpers/node.js'
+import { aws, ROOT, type TestNode } from '../helpers/node.js'
 
 /** The NBD address qemu tools take for a volume of `node`. */
 export function nbdUri (node: TestNode, volumeId: string): string {
@@ -28,6 +28,20 @@ export async function run (cmd: string, args: string[], timeoutMs = 300_000): Pr
     p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs)
     p.on('close', status => { clearTimeout(timer); resolve({ status, stdout, stderr }) })
+  })
+}
+
+/** `hive admin ebs …` as an operator runs it: a child process that finds the cluster through the data dir. */
+export async function hiveAdmin (node: TestNode, args: string[]): Promise<ToolResult> {
+  return await new Promise(resolve => {
+    const p = spawn(process.execPath, [join(ROOT, 'bin/hive.js'), 'admin', 'ebs', ...args, '--data-dir', node.dataDir], {
+      cwd: ROOT, env: { ...process.env, HOME: node.home }, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    p.on('close', status => resolve({ status, stdout, stderr }))
   })
 }
 
