@@ -83,22 +83,29 @@ export class ChunkStore {
 
   /** Slots [slot, slot + count) of `chunk`, read part by part. */
   async read (chunk: number, slot: number, count: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(count * BLOCK)
-    const reads: Array<Promise<void>> = []
-    for (let s = slot; s < slot + count;) {
-      const part = Math.floor(s / PART_SLOTS)
-      const end = Math.min(slot + count, (part + 1) * PART_SLOTS)
-      const at = (s - slot) * BLOCK
-      const from = (s - part * PART_SLOTS) * BLOCK
-      const to = (end - part * PART_SLOTS) * BLOCK
-      reads.push(this.getObject(chunkKey(chunk, part), from, to).then(data => {
-        if (data === undefined || data.length !== to - from) throw new Error(`chunk ${chunk} part ${part} is missing or short`)
-        out.set(data, at)
+    const parts: Array<Promise<Buffer>> = []
+    for (let from = slot; from < slot + count;) {
+      const start = from
+      const end = Math.min(slot + count, (Math.floor(start / PART_SLOTS) + 1) * PART_SLOTS)
+      parts.push(this.readPart(chunk, start, end).then(data => {
+        if (data.length !== (end - start) * BLOCK) throw new Error(`chunk ${chunk} slots ${start}–${end - 1} are missing or short`)
+        return data
       }))
-      s = end
+      from = end
     }
-    await Promise.all(reads)
-    return out
+    const got = await Promise.all(parts)
+    return got.length === 1 ? got[0] : Buffer.concat(got)
+  }
+
+  /**
+   * Slots [slot, end) of `chunk`, all in one part, or as many of them as the chunk has: read-ahead
+   * asks past a chunk's last slot, not knowing where the chunk ends. Throws when the part is missing.
+   */
+  async readPart (chunk: number, slot: number, end: number): Promise<Buffer> {
+    const part = Math.floor(slot / PART_SLOTS)
+    const data = await this.getObject(chunkKey(chunk, part), (slot - part * PART_SLOTS) * BLOCK, (end - part * PART_SLOTS) * BLOCK)
+    if (data === undefined) throw new Error(`chunk ${chunk} part ${part} is missing`)
+    return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length)
   }
 
   async putObject (key: string, data: Uint8Array): Promise<void> {
