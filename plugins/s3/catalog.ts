@@ -48,7 +48,7 @@ export interface ContentHeaders {
 export interface ObjectRecord extends ContentHeaders {
   key: string
   size: number
-  /** With its quotes, as S3 returns it: "md5hex" or "md5-of-md5s-N". */
+  /** With its quotes, as S3 returns it: "md5hex" or "md5-of-md5s-N" (internal objects: "crc32c-hex", internal.ts). */
   etag: string
   /** ISO-8601, millisecond precision. */
   lastModified: string
