@@ -21,7 +21,8 @@ fi
 debs=(nats-server qemu-system-x86 qemu-utils awscli g++ make python3)
 for flag in "$@"; do
   case "$flag" in
-    --test) debs+=(cmake clang libclang-rt-14-dev) ;;
+    # genisoimage (isoinfo) and python3-yaml check the cloud-init seed images in the tests.
+    --test) debs+=(cmake clang libclang-rt-14-dev genisoimage python3-yaml) ;;
     --bench) debs+=(cmake libisal-dev) ;;
   esac
 done
