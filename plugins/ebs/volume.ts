@@ -181,19 +181,8 @@ export class Volume implements BlockDevice {
     if (taken === null) return serializeBlockMap(base)
     let patch: Extent[] = zeroExtents(taken.zeros)
     try {
-      if (taken.blocks.length > 0) {
-        const chunk = await this.chunks.newId()
-        this.uploading.add(chunk)
-        try {
-          await this.chunks.put(chunk, taken.data)
-        } finally {
-          this.uploading.delete(chunk)
-        }
-        this.store.commit(taken.id, chunk)
-        patch = patch.concat(extentsOf(taken.blocks, chunk))
-      } else {
-        this.store.commit(taken.id, 0)
-      }
+      const chunk = await this.storeChunk(taken)
+      if (chunk !== undefined) patch = patch.concat(extentsOf(taken.blocks, chunk))
     } catch (e) {
       this.store.abandon(taken.id)
       throw e
@@ -376,24 +365,33 @@ export class Volume implements BlockDevice {
     }, ms)
   }
 
+  /**
+   * Stores a take's data blocks as a new chunk and commits the take; the chunk's id, or undefined
+   * for a take of zeroed blocks only (they need no chunk). The caller abandons the take on failure.
+   */
+  private async storeChunk (taken: BlockStoreTake): Promise<number | undefined> {
+    if (taken.blocks.length === 0) {
+      this.store.commit(taken.id, 0)
+      return undefined
+    }
+    const chunk = await this.chunks.newId()
+    this.uploading.add(chunk)
+    try {
+      await this.chunks.put(chunk, taken.data)
+    } finally {
+      this.uploading.delete(chunk)
+    }
+    this.store.commit(taken.id, chunk)
+    return chunk
+  }
+
   private async upload (taken: BlockStoreTake): Promise<void> {
     let blocks = taken.blocks.length
     for (let i = 1; i < taken.zeros.length; i += 2) blocks += taken.zeros[i]
     this.uploads++
     this.inFlightBlocks += blocks
     try {
-      if (taken.blocks.length > 0) {
-        const chunk = await this.chunks.newId()
-        this.uploading.add(chunk)
-        try {
-          await this.chunks.put(chunk, taken.data)
-        } finally {
-          this.uploading.delete(chunk)
-        }
-        this.store.commit(taken.id, chunk)
-      } else {
-        this.store.commit(taken.id, 0)
-      }
+      await this.storeChunk(taken)
       this.failures = 0
       this.requestCheckpoint()
     } catch (err) {
