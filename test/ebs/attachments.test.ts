@@ -6,7 +6,8 @@ import pino from 'pino'
 import t, { type Test } from 'tap'
 import { Bus, type NodeMessage } from '../../core/bus.js'
 import { natsServerOptions } from '../../core/nats-server.js'
-import { awsAsync, sdkConfig, startNode, type CliResult } from '../helpers/node.js'
+import { sdkConfig, startNode } from '../helpers/node.js'
+import { ec2Cli } from './helpers.js'
 
 const node = await startNode({ caps: ['ebs', 's3'] })
 const nc = await connect(natsServerOptions(node.natsUrl))
@@ -17,24 +18,7 @@ t.teardown(async () => {
 const az = (JSON.parse(readFileSync(join(node.dataDir, 'hive.json'), 'utf8')) as { az: string }).az
 const ec2 = new EC2Client(sdkConfig(node))
 
-/** The aws CLI without blocking: the ec2 stand-in below answers from this process's event loop. */
-async function cli (args: string[]): Promise<CliResult> {
-  return await awsAsync(node, ['ec2', ...args])
-}
-
-async function ok (t: Test, args: string[]): Promise<any> {
-  const r = await cli(args)
-  t.equal(r.status, 0, r.stderr)
-  return r.json
-}
-
-async function fails (t: Test, args: string[], code: string, message?: RegExp): Promise<CliResult> {
-  const r = await cli(args)
-  t.not(r.status, 0, `${args[0]} fails`)
-  t.match(r.stderr, `(${code})`, `${args[0]} → ${code}`)
-  if (message !== undefined) t.match(r.stderr, message)
-  return r
-}
+const { ok, fails } = ec2Cli(node)
 
 const newVolume = async (extra: Record<string, unknown> = {}): Promise<string> =>
   (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: az, Size: 4, ...extra }))).VolumeId as string

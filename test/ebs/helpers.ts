@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { aws, ROOT, type TestNode } from '../helpers/node.js'
+import type { Test } from 'tap'
+import { aws, awsAsync, ROOT, type CliResult, type TestNode } from '../helpers/node.js'
 
 /** The NBD address qemu tools take for a volume of `node`. */
 export function nbdUri (node: TestNode, volumeId: string): string {
@@ -78,4 +79,31 @@ export async function waitFor (cond: () => boolean | Promise<boolean>, what: str
 export function convertOut (node: TestNode, volumeId: string, file: string): ToolResult {
   const r = spawnSync('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', nbdUri(node, volumeId), file], { encoding: 'utf8' })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/**
+ * `aws ec2 …` without blocking, with pass/fail assertions: for tests whose ec2 stand-in answers bus
+ * calls from this process's event loop, which the synchronous aws() would stall.
+ */
+export function ec2Cli (node: TestNode): {
+  cli: (args: string[]) => Promise<CliResult>
+  ok: (t: Test, args: string[]) => Promise<any>
+  fails: (t: Test, args: string[], code: string, message?: RegExp) => Promise<CliResult>
+} {
+  const cli = async (args: string[]): Promise<CliResult> => await awsAsync(node, ['ec2', ...args])
+  return {
+    cli,
+    async ok (t, args) {
+      const r = await cli(args)
+      t.equal(r.status, 0, r.stderr)
+      return r.json
+    },
+    async fails (t, args, code, message) {
+      const r = await cli(args)
+      t.not(r.status, 0, `${args[0]} fails`)
+      t.match(r.stderr, `(${code})`, `${args[0]} → ${code}`)
+      if (message !== undefined) t.match(r.stderr, message)
+      return r
+    }
+  }
 }
