@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 
@@ -29,7 +29,9 @@ export async function startEmbeddedNats (dataDir: string, log: Logger, bin = pro
   // max_payload: S3 shards (up to 1 MiB plus headers) cross the bus whole; 8 MB is NATS's advised ceiling.
   writeFileSync(conf, `authorization { token: "${token}" }\nmax_payload: 8MB\n`, { mode: 0o600 })
   chmodSync(conf, 0o600)
-  const args = ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir, '-n', 'hive-embedded', '-c', conf]
+  const pidFile = join(storeDir, 'nats-server.pid')
+  await outlivedPrevious(pidFile, storeDir, log)
+  const args = ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir, '-n', 'hive-embedded', '-c', conf, '-P', pidFile]
   // detached: a Ctrl-C in the terminal reaches only us; we stop the child in order, after draining.
   const child = spawn('sh', ['-c', WATCHDOG, 'hive-nats-watchdog', bin, ...args], { stdio: ['pipe', 'ignore', 'pipe'], detached: true })
   const url = await readyUrl(child, bin)
@@ -39,6 +41,25 @@ export async function startEmbeddedNats (dataDir: string, log: Logger, bin = pro
     pid: child.pid ?? -1,
     stop: async () => await stopChild(child)
   }
+}
+
+/**
+ * After Hive is SIGKILLed its watchdog stops nats-server, but that server may still be flushing its
+ * JetStream store when a restarted Hive starts the next one on the same directory — two servers on
+ * one store corrupt it. So wait for the previous one (it has seconds to finish), then kill it.
+ */
+async function outlivedPrevious (pidFile: string, storeDir: string, log: Logger): Promise<void> {
+  let pid: number
+  try { pid = Number(readFileSync(pidFile, 'utf8').trim()) } catch { return }
+  const running = (): boolean => {
+    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(storeDir) } catch { return false }
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !running()) return
+  log.warn({ pid }, 'waiting for the previous embedded nats-server to exit')
+  for (let waited = 0; waited < 10_000 && running(); waited += 50) await new Promise(resolve => setTimeout(resolve, 50))
+  if (!running()) return
+  try { process.kill(pid, 'SIGKILL') } catch {}
+  while (running()) await new Promise(resolve => setTimeout(resolve, 20))
 }
 
 function readyUrl (child: ChildProcess, bin: string): Promise<string> {

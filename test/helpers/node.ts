@@ -75,7 +75,8 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
     stop: async (signal = 'SIGTERM', o = {}) => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
       const code = await exited
-      if (o.keep !== true) rmSync(home, { recursive: true, force: true })
+      // Retried: a child of the node (nats-server, qemu) may still be closing files in it.
+      if (o.keep !== true) rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 })
       return code
     }
   }
