@@ -10,7 +10,9 @@
 # directory rather than installed: installing a kernel would run the host's initramfs and bootloader
 # hooks, and busybox-static conflicts with the host's busybox. Needs only the Debian mirror (and, when
 # the package lists are missing, root to run `apt-get update` once). Idempotent: OUTDIR holds a stamp of
-# this script, and an up-to-date OUTDIR is left alone.
+# this script, and an up-to-date OUTDIR is left alone. A lock serialises concurrent builds into one
+# OUTDIR (the test files run in parallel), so none reads a kernel another is still writing.
+# scripts/build-test-image.sh puts this guest on a bootable disk.
 #
 # What the guest prints on its serial console (ttyS0), one line each, for the tests to wait on:
 #   HIVE-GUEST-READY                        modules loaded, acpid listening, eth0 configured by DHCP
@@ -21,8 +23,10 @@
 #   HIVE-IMDS-INSTANCE-ID <id>              meta-data/instance-id (with the token when there is one)
 #   HIVE-IMDS-UNREACHABLE                   when the metadata service did not answer
 #   HIVE-DISKS <name> …                     the block devices of /proc/partitions, at boot and on change
-#   HIVE-DISK-FOUND <disk> <text>           a data disk (not vda, not a CD) appeared; its first sector
-#                                           as text (empty when blank)
+#   HIVE-DISK-FOUND <disk> <text>           a data disk appeared; its first sector as text (empty when
+#                                           blank). Not vda, the root volume: blank under direct kernel
+#                                           boot, the boot disk when booted from disk.raw. Not a CD
+#                                           (the seed), not a partition.
 #   HIVE-DISK-WROTE <disk>                  it was blank, and the guest wrote "HIVE-WROTE <disk>" there
 #   HIVE-POWER-BUTTON                       ACPI power button pressed; the guest powers off
 set -euo pipefail
@@ -30,6 +34,8 @@ set -euo pipefail
 out=${1:?usage: scripts/build-test-guest.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+exec 9>"$out/.guest.lock"
+flock 9
 stamp=$(sha256sum "$0" | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] &&
    [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ] && [ -f "$out/cmdline" ]; then

@@ -346,7 +346,9 @@ async function probeKvm (binary: string, timeoutMs: number): Promise<{ accel: Ac
   const dir = await mkdtemp(join(tmpdir(), 'hive-kvm-probe-'))
   const log = join(dir, 'firmware.log')
   // SeaBIOS writes its progress to the debug console port 0x402.
-  const qemu = spawn(binary, ['-accel', 'kvm', '-machine', 'pc', '-m', '32', '-nodefaults', '-no-user-config', '-display', 'none',
+  // The same accelerator options as an instance's: a host CPU model KVM cannot fully give (seen
+  // here: MSR 0x10a refused) fails the probe, not every launch.
+  const qemu = spawn(binary, [...acceleratorArgs('kvm'), '-machine', 'pc', '-m', '32', '-nodefaults', '-no-user-config', '-display', 'none',
     '-chardev', `file,id=fw,path=${opt(log)}`, '-device', 'isa-debugcon,iobase=0x402,chardev=fw'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   qemu.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })

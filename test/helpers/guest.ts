@@ -14,14 +14,41 @@ export interface TestGuest {
   cmdline: string
 }
 
+/** Where the test files share the guest and its disk images; the scripts lock it while they build. */
+const guestDir = (): string => process.env.HIVE_TEST_GUEST_DIR ?? join(ROOT, 'build/test-guest')
+
 /**
  * The tiny Linux guest of scripts/build-test-guest.sh (which documents the lines it prints), built on
  * first use into build/test-guest (or $HIVE_TEST_GUEST_DIR) and reused while the script is unchanged.
  */
 export function testGuest (): TestGuest {
-  const dir = process.env.HIVE_TEST_GUEST_DIR ?? join(ROOT, 'build/test-guest')
+  const dir = guestDir()
   execFileSync('bash', [join(ROOT, 'scripts/build-test-guest.sh'), dir], { stdio: ['ignore', 'ignore', 'inherit'] })
   return { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), cmdline: readFileSync(join(dir, 'cmdline'), 'utf8').trim() }
+}
+
+/** The same guest as a bootable disk in each format ImportImage takes; the files are shared: copy before writing. */
+export interface TestImage extends TestGuest {
+  raw: string
+  qcow2: string
+  vmdk: string
+  vhd: string
+}
+
+/**
+ * The test guest on a disk the firmware boots (scripts/build-test-image.sh), the tiny AMI: built on
+ * first use next to testGuest()'s files and reused while both scripts are unchanged.
+ */
+export function testImage (): TestImage {
+  const dir = guestDir()
+  execFileSync('bash', [join(ROOT, 'scripts/build-test-image.sh'), dir], { stdio: ['ignore', 'ignore', 'inherit'] })
+  return {
+    ...testGuest(),
+    raw: join(dir, 'disk.raw'),
+    qcow2: join(dir, 'disk.qcow2'),
+    vmdk: join(dir, 'disk.vmdk'),
+    vhd: join(dir, 'disk.vhd')
+  }
 }
 
 export interface NbdExport {
