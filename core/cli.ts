@@ -31,6 +31,12 @@ serve options:
                         it to a trusted network (default: the unix socket <data-dir>/ebs/nbd.sock only)
   --ebs-cache-mib N     ebs: each volume's block cache (default: 1/8 of its size, 16–256 MiB, at
                         most 1/16 of free memory)
+  --accel auto|kvm|tcg  ec2: how QEMU runs instances (default auto: KVM when a probe guest runs under it)
+  --ec2-cpu-ratio R     ec2: vCPUs offered per host CPU (default 4, like OpenStack's cpu_allocation_ratio)
+  --ec2-ram-ratio R     ec2: instance memory offered per MiB of host memory (default 1)
+  --ec2-reserved-mib N  ec2: host memory kept out of the offer (default 1024)
+  --ec2-disk-ratio R    ec2: provisioned volume bytes allowed per free byte of the data dir (default 1)
+  --ec2-reserved-disk-mib N  ec2: free space of the data dir kept out of the offer (default 1024)
 
 admin init options:
   --data-dir DIR, --listen HOST:PORT, --region R, --az AZ, --node-id ID   as above
@@ -59,7 +65,13 @@ const SERVE = {
   's3-dirs': { type: 'string' },
   's3-code': { type: 'string' },
   'ebs-nbd-listen': { type: 'string' },
-  'ebs-cache-mib': { type: 'string' }
+  'ebs-cache-mib': { type: 'string' },
+  accel: { type: 'string' },
+  'ec2-cpu-ratio': { type: 'string' },
+  'ec2-ram-ratio': { type: 'string' },
+  'ec2-reserved-mib': { type: 'string' },
+  'ec2-disk-ratio': { type: 'string' },
+  'ec2-reserved-disk-mib': { type: 'string' }
 } as const satisfies ParseArgsConfig['options']
 
 export async function main (argv: string[]): Promise<number> {
@@ -116,7 +128,18 @@ async function serve (args: string[]): Promise<number> {
     nodeId: values['node-id'],
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key'],
-    settings: Object.fromEntries(Object.entries({ 's3-dirs': values['s3-dirs'], 's3-code': values['s3-code'], 'ebs-nbd-listen': values['ebs-nbd-listen'], 'ebs-cache-mib': values['ebs-cache-mib'] })
+    settings: Object.fromEntries(Object.entries({
+      's3-dirs': values['s3-dirs'],
+      's3-code': values['s3-code'],
+      'ebs-nbd-listen': values['ebs-nbd-listen'],
+      'ebs-cache-mib': values['ebs-cache-mib'],
+      accel: values.accel,
+      'ec2-cpu-ratio': values['ec2-cpu-ratio'],
+      'ec2-ram-ratio': values['ec2-ram-ratio'],
+      'ec2-reserved-mib': values['ec2-reserved-mib'],
+      'ec2-disk-ratio': values['ec2-disk-ratio'],
+      'ec2-reserved-disk-mib': values['ec2-reserved-disk-mib']
+    })
       .filter((e): e is [string, string] => e[1] !== undefined))
   })
   const join = values.nats === undefined ? ` (other nodes join with --nats "$(cat ${joinUrlPath(dataDir)})")` : ''

@@ -26,6 +26,8 @@ export { matchFilters } from './filters.js'
 export type { Filter, FilterFields } from './filters.js'
 export { paginate } from './pagination.js'
 export type { Page, PageLimits, PageRequest } from './pagination.js'
+export { checkTag, MAX_TAGS, resourcePrefix, serveTaggedResources, taggedResourceExists, TagErrors, tagsForResource, TagStore } from './tags.js'
+export type { Tag, TagSpecification } from './tags.js'
 
 declare module '@fastify/awilix' {
   /** What the core puts in every capability's container; plugins add their own services beside these. */

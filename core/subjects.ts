@@ -14,7 +14,8 @@
  *                                 The capability documents each <name> beside its handler.
  *   hive.int.<name>              request/reply, queue group `hive.act`: a capability's internal API for
  *                                 other capabilities (`s3.object.put` …), same message form as
- *                                 hive.node.*; one node that serves <name> answers.
+ *                                 hive.node.*; one node that serves <name> answers. The core's own:
+ *                                 `tags.exists.<prefix>` (tags.ts).
  *   _INBOX.<nuid>.<token>        where replies to one bus's requests arrive: one subscription per
  *                                 bus (per node), <token> names the pending request (base-36 counter).
  *   NATS answers 503 "no responders" when nobody subscribes: the bus turns that into an AwsError
@@ -28,6 +29,7 @@
  *                   the capability a request needs after the last node serving it is gone.
  *   hive_cluster    `identity` → ClusterIdentity (config.ts): the account and root key every node
  *                   shares; the first node writes it, every later one adopts it.
+ *   hive_tags       <accountId>.<resourceId> → the EC2 tags of any capability's resource (tags.ts).
  *   hive_<cap>_<resource>   a capability's own control-plane state; each plugin names its buckets
  *                   with kvBucketName() and documents their keys beside its code.
  */
@@ -52,6 +54,7 @@ export function internalSubject (name: string): string {
 export const NODES_BUCKET = 'hive_nodes'
 export const CLUSTER_BUCKET = 'hive_cluster'
 export const CAPABILITIES_BUCKET = 'hive_capabilities'
+export const TAGS_BUCKET = 'hive_tags'
 export const NODE_HEARTBEAT_MS = 5_000
 export const NODE_TTL_MS = 15_000
 

@@ -6,13 +6,15 @@
  * hive.int.<name>, queue group hive.act; empty bodies unless said; string headers). A failure
  * the client must see comes back as reply headers { code, message }: an EC2 error code and its
  * message, which ebs answers as that error (HTTP 400).
- *   ec2.volume.attach    { instanceId, volumeId, device, node, availabilityZone } → { device }.
- *                        `device` is the one requested, empty to let ec2 pick (/dev/sdf … /dev/sdp);
+ *   ec2.volume.attach    { instanceId, volumeId, device, node, availabilityZone, accountId } → { device,
+ *                        [deleteOnTermination] ('true' for the volumes an instance launches with
+ *                        that its block device mapping says to delete; else false, as AWS's
+ *                        AttachVolume) }. `device` is the one requested, empty to let ec2 pick (/dev/sdf … /dev/sdp);
  *                        `node` holds the volume's blocks; ec2 answers InvalidVolume.ZoneMismatch
  *                        when the instance is in another zone. Other codes: InvalidInstanceID.NotFound,
  *                        IncorrectInstanceState, AttachmentLimitExceeded, InvalidParameterValue (a
  *                        device in use or not valid).
- *   ec2.volume.detach    { instanceId, volumeId, force ('true'|'false') } → {}. ec2 refuses the root
+ *   ec2.volume.detach    { instanceId, volumeId, force ('true'|'false'), accountId } → {}. ec2 refuses the root
  *                        device of a running instance (OperationNotPermitted). A forced detach from
  *                        an instance ec2 does not know (InvalidInstanceID.NotFound, or no ec2 node)
  *                        completes: the volume is available again.
@@ -105,18 +107,20 @@ export function attachmentHandlers (deps: EbsDeps): Record<string, ActionHandler
         return { ...cur, state: 'in-use', attachments: [...cur.attachments, attachment] }
       })
       let device: string
+      let deleteOnTermination = false
       try {
         const reply = await askEc2(hive.bus, 'ec2.volume.attach', {
-          instanceId: input.InstanceId, volumeId: v.volumeId, device: attachment.device, node: v.node, availabilityZone: v.availabilityZone
+          instanceId: input.InstanceId, volumeId: v.volumeId, device: attachment.device, node: v.node, availabilityZone: v.availabilityZone, accountId: ctx.accountId
         })
         if (reply === undefined) throw EbsErrors.instanceNotFound(input.InstanceId)
         device = reply.headers?.device ?? attachment.device
+        deleteOnTermination = reply.headers?.deleteOnTermination === 'true'
       } catch (e) {
         await store.modifyVolume(v.volumeId, ctx.accountId, cur => without(cur, input.InstanceId))
         throw e
       }
-      await store.modifyVolume(v.volumeId, ctx.accountId, cur => withAttachment(cur, input.InstanceId, { state: 'attached', device }))
-      return attachmentOutput(v.volumeId, { ...attachment, device })
+      await store.modifyVolume(v.volumeId, ctx.accountId, cur => withAttachment(cur, input.InstanceId, { state: 'attached', device, deleteOnTermination }))
+      return attachmentOutput(v.volumeId, { ...attachment, device, deleteOnTermination })
     },
 
     /** 'detaching', then ec2 unplugs it; a refusal leaves it attached. */
@@ -139,7 +143,7 @@ export function attachmentHandlers (deps: EbsDeps): Record<string, ActionHandler
       })
       const a = detaching as AttachmentRecord
       try {
-        const reply = await askEc2(hive.bus, 'ec2.volume.detach', { instanceId: a.instanceId, volumeId: v.volumeId, force: String(force) })
+        const reply = await askEc2(hive.bus, 'ec2.volume.detach', { instanceId: a.instanceId, volumeId: v.volumeId, force: String(force), accountId: ctx.accountId })
         if (reply === undefined) throw EbsErrors.instanceNotFound(a.instanceId)
       } catch (e) {
         // Forced, a detach from an instance that no longer exists completes: nothing holds the volume.

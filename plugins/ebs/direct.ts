@@ -16,7 +16,7 @@
  * against the snapshot's map, so a token from another snapshot or index is refused.
  */
 import { createHash } from 'node:crypto'
-import { AwsError, type ActionContext, type ActionHandler, type ActionSpec } from '../../core/index.js'
+import { AwsError, type ActionContext, type ActionHandler, type ActionSpec, type Tag } from '../../core/index.js'
 import { changedUnits, lookup, mappedUnits, overlay, parseBlockMap, serializeBlockMap, type Extent } from './block-map.js'
 import { BLOCK, snapshotMapKey, type ChunkStore } from './chunks.js'
 import { newSnapshotId, type EbsStore, type SnapshotRecord } from './records.js'
@@ -38,8 +38,8 @@ const TOKEN_TTL_MS = 7 * 24 * 3600_000
 
 /** What the direct API needs of the snapshot records the EC2 API also serves (records.ts), for one account. */
 export interface DirectSnapshots {
-  /** Creates a pending snapshot record; a repeated ClientToken returns the first one's record. */
-  start: (req: StartRequest) => Promise<SnapshotInfo>
+  /** Creates a pending snapshot record and its tags; a repeated ClientToken returns the first one's. */
+  start: (req: StartRequest) => Promise<SnapshotInfo & { tags: Tag[] }>
   /** The account's snapshot; a pending one past its Timeout is in state 'error'. */
   get: (snapshotId: string) => Promise<SnapshotInfo | undefined>
   /** Marks the snapshot completed (its map is durable); false when it was deleted meanwhile. */
@@ -67,7 +67,6 @@ export interface SnapshotInfo {
   parentSnapshotId?: string
   encrypted: boolean
   kmsKeyArn?: string
-  tags: Array<{ Key?: string, Value?: string }>
 }
 
 function validation (message: string, reason: string): AwsError {
@@ -330,8 +329,7 @@ export function directSnapshots (store: EbsStore, ctx: ActionContext): DirectSna
     ...(r.description === '' ? {} : { description: r.description }),
     ...(r.parentSnapshotId === undefined ? {} : { parentSnapshotId: r.parentSnapshotId }),
     encrypted: r.encrypted,
-    ...(r.kmsKeyId === undefined ? {} : { kmsKeyArn: r.kmsKeyId }),
-    tags: r.tags
+    ...(r.kmsKeyId === undefined ? {} : { kmsKeyArn: r.kmsKeyId })
   })
   return {
     async start (req) {
@@ -340,7 +338,7 @@ export function directSnapshots (store: EbsStore, ctx: ActionContext): DirectSna
         const earlier = (await store.tokens.get(key))?.value
         if (earlier !== undefined) {
           const r = (await store.snapshots.get(String(earlier.response.snapshotId)))?.value
-          if (r !== undefined) return info(r)
+          if (r !== undefined) return { ...info(r), tags: await store.tags.get(ctx.accountId, r.snapshotId) }
         }
       }
       const now = new Date()
@@ -354,18 +352,19 @@ export function directSnapshots (store: EbsStore, ctx: ActionContext): DirectSna
         progress: '0%',
         startTime: now.toISOString(),
         encrypted: req.encrypted,
-        tags: req.tags.filter((t): t is { Key: string, Value: string } => t.Key !== undefined).map(t => ({ Key: t.Key, Value: t.Value ?? '' })),
         createVolumePermissions: [],
         expiresAt: new Date(now.getTime() + req.timeoutMinutes * 60_000).toISOString(),
         ...(req.parentSnapshotId === undefined ? {} : { parentSnapshotId: req.parentSnapshotId }),
         ...(req.kmsKeyArn === undefined ? {} : { kmsKeyId: req.kmsKeyArn })
       }
+      const tags = req.tags.filter((t): t is { Key: string, Value: string } => t.Key !== undefined).map(t => ({ Key: t.Key, Value: t.Value ?? '' }))
       await store.snapshots.create(record.snapshotId, record)
+      await store.tags.put(ctx.accountId, record.snapshotId, tags)
       if (req.clientToken !== undefined) {
         const key = `${ctx.accountId}.start.${createHash('sha256').update(req.clientToken).digest('hex')}`
         await store.tokens.put(key, { fingerprint: '', response: { snapshotId: record.snapshotId } })
       }
-      return info(record)
+      return { ...info(record), tags }
     },
     async get (snapshotId) {
       const r = (await store.snapshots.get(snapshotId))?.value

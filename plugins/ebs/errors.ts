@@ -78,8 +78,5 @@ export const EbsErrors = {
   maxResultsTooSmall: (n: number, min: number) =>
     invalid(`Value ( ${n} ) for parameter maxResults is invalid. Expecting a value greater than ${min}.`),
   otherRegion: (region: string, own: string) =>
-    invalid(`Invalid region: [${region}]. This Hive cluster is the region ${own}; snapshots are copied within it.`),
-  tagResourceType: (type: string) => invalid(`'${type}' is not a valid taggable resource type for this operation.`),
-  tagLimit: () => new AwsError('TagLimitExceeded', 'The maximum number of Tags for a resource has been reached.', 400),
-  invalidTag: (message: string) => invalid(message)
+    invalid(`Invalid region: [${region}]. This Hive cluster is the region ${own}; snapshots are copied within it.`)
 } as const

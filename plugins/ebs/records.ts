@@ -10,14 +10,13 @@
  *                       KMS key (absent: off, alias/aws/ebs).
  *   hive_ebs_tokens     <accountId>.<sha256(ClientToken) hex> → ClientTokenRecord: CreateVolume's
  *                       idempotency; entries expire after CLIENT_TOKEN_TTL_MS.
+ * Volume and snapshot tags are the core's TagStore (hive_tags), shared with every EC2 resource.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import { kvBucketName, type Bucket, type Hive, type KvStore, type NodeRecord } from '../../core/index.js'
+import { kvBucketName, TagStore, type Bucket, type Hive, type KvStore, type NodeRecord } from '../../core/index.js'
 import type { VolumeDataPlane } from './data.js'
 import { EbsErrors } from './errors.js'
-
-export interface Tag { Key: string, Value: string }
 
 export type VolumeType = 'gp2' | 'gp3' | 'io1' | 'io2' | 'st1' | 'sc1' | 'standard'
 export type VolumeState = 'creating' | 'available' | 'in-use' | 'deleting' | 'error'
@@ -66,7 +65,6 @@ export interface VolumeRecord extends Performance {
   snapshotId?: string
   encrypted: boolean
   kmsKeyId?: string
-  tags: Tag[]
   attachments: AttachmentRecord[]
   autoEnableIO: boolean
   modification?: ModificationRecord
@@ -87,7 +85,6 @@ export interface SnapshotRecord {
   stateMessage?: string
   encrypted: boolean
   kmsKeyId?: string
-  tags: Tag[]
   createVolumePermissions: CreateVolumePermission[]
   /** The EBS direct API's StartSnapshot (direct.ts): the snapshot it builds on. */
   parentSnapshotId?: string
@@ -116,14 +113,16 @@ export class EbsStore {
     readonly volumes: Bucket<VolumeRecord>,
     readonly snapshots: Bucket<SnapshotRecord>,
     readonly settings: Bucket<AccountSettings>,
-    readonly tokens: Bucket<ClientTokenRecord>) {}
+    readonly tokens: Bucket<ClientTokenRecord>,
+    readonly tags: TagStore) {}
 
   static async open (kv: KvStore): Promise<EbsStore> {
     return new EbsStore(
       await kv.bucket<VolumeRecord>(kvBucketName('ebs', 'volumes')),
       await kv.bucket<SnapshotRecord>(kvBucketName('ebs', 'snapshots')),
       await kv.bucket<AccountSettings>(kvBucketName('ebs', 'settings')),
-      await kv.bucket<ClientTokenRecord>(kvBucketName('ebs', 'tokens'), { ttlMs: CLIENT_TOKEN_TTL_MS }))
+      await kv.bucket<ClientTokenRecord>(kvBucketName('ebs', 'tokens'), { ttlMs: CLIENT_TOKEN_TTL_MS }),
+      new TagStore(kv))
   }
 
   /** The account's volume, or InvalidVolume.NotFound (another account's volume does not exist for it). */
@@ -195,32 +194,6 @@ export const GIB = 1024 ** 3
 export async function regionZones (hive: Pick<Hive, 'node' | 'nodes'>): Promise<Set<string>> {
   const nodes: NodeRecord[] = await hive.nodes()
   return new Set([hive.node.az, ...nodes.filter(n => n.region === hive.node.region).map(n => n.az)])
-}
-
-export interface TagSpecification { ResourceType?: string, Tags?: Array<Partial<Tag>> }
-
-const MAX_TAGS = 50
-
-/**
- * The tags a Create* request's TagSpecifications give its resource (`resourceType`, the only type
- * the action creates). EC2's limits: 50 tags, keys 1–128 and values 0–256 characters, no `aws:` keys.
- */
-export function tagsFrom (specs: TagSpecification[] | undefined, resourceType: string): Tag[] {
-  const tags: Tag[] = []
-  for (const spec of specs ?? []) {
-    if (spec.ResourceType !== resourceType) throw EbsErrors.tagResourceType(spec.ResourceType ?? '')
-    for (const t of spec.Tags ?? []) {
-      const Key = t.Key ?? ''
-      const Value = t.Value ?? ''
-      if (Key.length < 1 || Key.length > 128) throw EbsErrors.invalidTag(`Tag key '${Key}' must be 1 to 128 characters long.`)
-      if (Value.length > 256) throw EbsErrors.invalidTag(`Tag value for key '${Key}' must be at most 256 characters long.`)
-      if (Key.toLowerCase().startsWith('aws:')) throw EbsErrors.invalidTag('Tag keys starting with \'aws:\' are reserved for internal use')
-      if (tags.some(x => x.Key === Key)) throw EbsErrors.invalidTag(`Duplicate tag key '${Key}' specified.`)
-      tags.push({ Key, Value })
-    }
-  }
-  if (tags.length > MAX_TAGS) throw EbsErrors.tagLimit()
-  return tags
 }
 
 /** The key of a client token in hive_ebs_tokens (tokens are free text; keys are not). */

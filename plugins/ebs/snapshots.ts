@@ -4,13 +4,16 @@
  * plane freezes the volume's blocks in the background; then 'completed' (or 'error', with the
  * reason in StateMessage).
  */
-import { CoreErrors, matchFilters, paginate, RevisionConflict, type ActionContext, type ActionHandler, type ActionSpec, type Filter, type FilterFields } from '../../core/index.js'
+import {
+  CoreErrors, matchFilters, paginate, RevisionConflict, tagsForResource,
+  type ActionContext, type ActionHandler, type ActionSpec, type Filter, type FilterFields, type Tag, type TagSpecification
+} from '../../core/index.js'
 import { imagesUsing, instanceVolumes } from './attachments.js'
 import { encryptionFor } from './encryption.js'
 import { EbsErrors } from './errors.js'
 import {
-  checkInstanceId, checkSnapshotId, newSnapshotId, pageSize, tagsFrom,
-  type CreateVolumePermission, type EbsDeps, type SnapshotRecord, type Tag, type TagSpecification, type VolumeRecord
+  checkInstanceId, checkSnapshotId, newSnapshotId, pageSize,
+  type CreateVolumePermission, type EbsDeps, type SnapshotRecord, type VolumeRecord
 } from './records.js'
 
 /** Whether `accountId` may see the snapshot and create volumes from it. */
@@ -18,7 +21,7 @@ export function visibleTo (s: SnapshotRecord, accountId: string): boolean {
   return s.ownerId === accountId || s.createVolumePermissions.some(p => p.Group === 'all' || p.UserId === accountId)
 }
 
-function snapshotOutput (s: SnapshotRecord): Record<string, unknown> {
+function snapshotOutput (s: SnapshotRecord, tags: Tag[]): Record<string, unknown> {
   const out: Record<string, unknown> = {
     SnapshotId: s.snapshotId,
     VolumeId: s.volumeId,
@@ -34,7 +37,7 @@ function snapshotOutput (s: SnapshotRecord): Record<string, unknown> {
   }
   if (s.kmsKeyId !== undefined) out.KmsKeyId = s.kmsKeyId
   if (s.stateMessage !== undefined) out.StateMessage = s.stateMessage
-  if (s.tags.length > 0) out.Tags = s.tags
+  if (tags.length > 0) out.Tags = tags
   return out
 }
 
@@ -129,7 +132,7 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
     })
   }
 
-  const fromVolume = (v: VolumeRecord, ctx: ActionContext, description: string, tags: Tag[]): SnapshotRecord => {
+  const fromVolume = (v: VolumeRecord, ctx: ActionContext, description: string): SnapshotRecord => {
     const s: SnapshotRecord = {
       snapshotId: newSnapshotId(),
       ownerId: ctx.accountId,
@@ -140,7 +143,6 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
       progress: '0%',
       startTime: new Date().toISOString(),
       encrypted: v.encrypted,
-      tags,
       createVolumePermissions: []
     }
     if (v.kmsKeyId !== undefined) s.kmsKeyId = v.kmsKeyId
@@ -149,33 +151,35 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
 
   const snapshotVolume = async (v: VolumeRecord, ctx: ActionContext, description: string, tags: Tag[]): Promise<SnapshotRecord> => {
     if (v.state !== 'available' && v.state !== 'in-use') throw EbsErrors.volumeState(v.volumeId, v.state)
-    const record = fromVolume(v, ctx, description, tags)
+    const record = fromVolume(v, ctx, description)
     await start(record, async () => { await data.createSnapshot(v.volumeId, v.node, record.snapshotId) })
+    await store.tags.put(ctx.accountId, record.snapshotId, tags)
     return record
   }
 
   return {
     CreateSnapshot: async (raw, ctx) => {
       const v = await store.volume(String(raw.VolumeId), ctx.accountId)
-      const tags = tagsFrom(raw.TagSpecifications as TagSpecification[] | undefined, 'snapshot')
-      return snapshotOutput(await snapshotVolume(v, ctx, (raw.Description as string | undefined) ?? '', tags))
+      const tags = tagsForResource(raw.TagSpecifications as TagSpecification[] | undefined, 'snapshot')
+      return snapshotOutput(await snapshotVolume(v, ctx, (raw.Description as string | undefined) ?? '', tags), tags)
     },
 
     CreateSnapshots: async (raw, ctx) => {
       const spec = raw.InstanceSpecification as { InstanceId?: string, ExcludeBootVolume?: boolean, ExcludeDataVolumeIds?: string[] }
       if (spec.InstanceId === undefined) throw CoreErrors.missingParameter('InstanceSpecification.InstanceId')
       checkInstanceId(spec.InstanceId)
-      const tags = tagsFrom(raw.TagSpecifications as TagSpecification[] | undefined, 'snapshot')
+      const tags = tagsForResource(raw.TagSpecifications as TagSpecification[] | undefined, 'snapshot')
       const attached = (await instanceVolumes(hive.bus, spec.InstanceId))
         .filter(a => !(a.root && spec.ExcludeBootVolume === true) && !(spec.ExcludeDataVolumeIds ?? []).includes(a.volumeId))
       const volumes = await Promise.all(attached.map(async a => await store.volume(a.volumeId, ctx.accountId)))
       const snapshots = await Promise.all(volumes.map(async v => {
-        const own = raw.CopyTagsFromSource === 'volume' ? v.tags.filter(t => !tags.some(x => x.Key === t.Key)) : []
-        return await snapshotVolume(v, ctx, (raw.Description as string | undefined) ?? '', [...own, ...tags])
+        const own = raw.CopyTagsFromSource === 'volume' ? (await store.tags.get(ctx.accountId, v.volumeId)).filter(t => !tags.some(x => x.Key === t.Key)) : []
+        const given = [...own, ...tags]
+        return { snapshot: await snapshotVolume(v, ctx, (raw.Description as string | undefined) ?? '', given), given }
       }))
       return {
-        Snapshots: snapshots.map(s => {
-          const { Description, Tags, Encrypted, VolumeId, State, VolumeSize, StartTime, Progress, OwnerId, SnapshotId } = snapshotOutput(s)
+        Snapshots: snapshots.map(({ snapshot, given }) => {
+          const { Description, Tags, Encrypted, VolumeId, State, VolumeSize, StartTime, Progress, OwnerId, SnapshotId } = snapshotOutput(snapshot, given)
           return { Description, Tags, Encrypted, VolumeId, State, VolumeSize, StartTime, Progress, OwnerId, SnapshotId }
         })
       }
@@ -198,6 +202,7 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
         // A pending EC2 snapshot's blocks do not exist yet: its completion drops them (start()). A
         // pending direct-API snapshot (it has a Timeout) already holds the blocks it was sent.
         if (cur.value.state !== 'pending' || cur.value.expiresAt !== undefined) await data.deleteSnapshot(s.snapshotId)
+        await store.tags.drop(ctx.accountId, s.snapshotId)
         return {}
       }
     },
@@ -218,9 +223,11 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
       }
       if (owners !== undefined && owners.length > 0) all = all.filter(s => owners.includes(s.ownerId))
       if (restorableBy !== undefined && restorableBy.length > 0) all = all.filter(s => restorableBy.some(user => visibleTo(s, user)))
-      const snapshots = matchFilters(all, input.Filters, SNAPSHOT_FILTERS, s => s.tags)
+      const tags = await store.tags.getMany(ctx.accountId, all.map(s => s.snapshotId))
+      const tagsOf = (s: SnapshotRecord): Tag[] => tags.get(s.snapshotId) ?? []
+      const snapshots = matchFilters(all, input.Filters, SNAPSHOT_FILTERS, tagsOf)
       const page = paginate(snapshots, { MaxResults: size, NextToken: input.NextToken }, { pageSize: size }, s => s.snapshotId)
-      return { Snapshots: page.items.map(snapshotOutput), ...(page.nextToken === undefined ? {} : { NextToken: page.nextToken }) }
+      return { Snapshots: page.items.map(s => snapshotOutput(s, tagsOf(s))), ...(page.nextToken === undefined ? {} : { NextToken: page.nextToken }) }
     },
 
     CopySnapshot: async (raw, ctx) => {
@@ -233,7 +240,7 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
       const source = (await store.snapshots.get(input.SourceSnapshotId))?.value
       if (source === undefined || !visibleTo(source, ctx.accountId)) throw EbsErrors.snapshotNotFound([input.SourceSnapshotId])
       if (source.state !== 'completed') throw EbsErrors.snapshotNotCompleted(source.snapshotId, source.state)
-      const tags = tagsFrom(input.TagSpecifications, 'snapshot')
+      const tags = tagsForResource(input.TagSpecifications, 'snapshot')
       const encryption = await encryptionFor(deps, ctx.accountId, input, source)
       const record: SnapshotRecord = {
         snapshotId: newSnapshotId(),
@@ -245,11 +252,11 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
         progress: '0%',
         startTime: new Date().toISOString(),
         encrypted: encryption.encrypted,
-        tags,
         createVolumePermissions: []
       }
       if (encryption.kmsKeyId !== undefined) record.kmsKeyId = encryption.kmsKeyId
       await start(record, async () => { await data.copySnapshot(source.snapshotId, record.snapshotId) })
+      await store.tags.put(ctx.accountId, record.snapshotId, tags)
       return { SnapshotId: record.snapshotId, ...(tags.length > 0 ? { Tags: tags } : {}) }
     },
 

@@ -6,12 +6,14 @@
  *
  * Volume types and their limits are AWS's (EC2 API reference, CreateVolume and ModifyVolume).
  */
-import { matchFilters, paginate, type ActionHandler, type ActionSpec, type Filter, type FilterFields } from '../../core/index.js'
+import {
+  matchFilters, paginate, tagsForResource, type ActionHandler, type ActionSpec, type Filter, type FilterFields, type Tag, type TagSpecification
+} from '../../core/index.js'
 import { encryptionFor } from './encryption.js'
 import { EbsErrors } from './errors.js'
 import {
-  attachmentOutput, checkSnapshotId, checkVolumeId, clientTokenKey, fingerprint, GIB, newVolumeId, pageSize, regionZones, tagsFrom,
-  type EbsDeps, type ModificationRecord, type Performance, type TagSpecification, type VolumeRecord, type VolumeType
+  attachmentOutput, checkSnapshotId, checkVolumeId, clientTokenKey, fingerprint, GIB, newVolumeId, pageSize, regionZones,
+  type EbsDeps, type ModificationRecord, type Performance, type VolumeRecord, type VolumeType
 } from './records.js'
 import { visibleTo } from './snapshots.js'
 
@@ -83,7 +85,7 @@ function iopsOf (p: Performance): number | undefined {
   return p.iops
 }
 
-export function volumeOutput (v: VolumeRecord): Record<string, unknown> {
+export function volumeOutput (v: VolumeRecord, tags: Tag[]): Record<string, unknown> {
   const out: Record<string, unknown> = {
     VolumeId: v.volumeId,
     Size: v.size,
@@ -100,7 +102,7 @@ export function volumeOutput (v: VolumeRecord): Record<string, unknown> {
   const iops = iopsOf(v)
   if (iops !== undefined) out.Iops = iops
   if (v.throughput !== undefined) out.Throughput = v.throughput
-  if (v.tags.length > 0) out.Tags = v.tags
+  if (tags.length > 0) out.Tags = tags
   return out
 }
 
@@ -249,8 +251,8 @@ export const VOLUME_ACTIONS: Record<string, ActionSpec> = {
 export function volumeHandlers (deps: EbsDeps): Record<string, ActionHandler> {
   const { store, data, hive } = deps
 
-  /** The volume's record as CreateVolume makes it, after every check the request must pass. */
-  const plan = async (input: CreateVolumeInput, accountId: string): Promise<VolumeRecord> => {
+  /** The volume's record and tags as CreateVolume makes them, after every check the request must pass. */
+  const plan = async (input: CreateVolumeInput, accountId: string): Promise<{ record: VolumeRecord, tags: Tag[] }> => {
     if (!(await regionZones(hive)).has(input.AvailabilityZone)) throw EbsErrors.zoneNotFound(input.AvailabilityZone)
     const volumeType = volumeTypeOf(input.VolumeType ?? 'gp2')
     if (input.Size === undefined && input.SnapshotId === undefined) throw EbsErrors.sizeOrSnapshotRequired()
@@ -274,7 +276,7 @@ export function volumeHandlers (deps: EbsDeps): Record<string, ActionHandler> {
     const throughput = input.Throughput ?? limits.throughput?.default
     if (throughput !== undefined) perf.throughput = throughput
     checkPerformance(perf)
-    const tags = tagsFrom(input.TagSpecifications, 'volume')
+    const tags = tagsForResource(input.TagSpecifications, 'volume')
     const encryption = await encryptionFor(deps, accountId, input, source)
     const record: VolumeRecord = {
       ...perf,
@@ -285,13 +287,12 @@ export function volumeHandlers (deps: EbsDeps): Record<string, ActionHandler> {
       state: 'creating',
       createTime: new Date().toISOString(),
       encrypted: encryption.encrypted,
-      tags,
       attachments: [],
       autoEnableIO: false
     }
     if (encryption.kmsKeyId !== undefined) record.kmsKeyId = encryption.kmsKeyId
     if (source !== undefined) record.snapshotId = source.snapshotId
-    return record
+    return { record, tags }
   }
 
   /**
@@ -316,8 +317,8 @@ export function volumeHandlers (deps: EbsDeps): Record<string, ActionHandler> {
   return {
     CreateVolume: async (raw, ctx) => {
       const input = raw as unknown as CreateVolumeInput
-      const record = await plan(input, ctx.accountId)
-      const response = volumeOutput(record)
+      const { record, tags } = await plan(input, ctx.accountId)
+      const response = volumeOutput(record, tags)
       if (input.ClientToken !== undefined && input.ClientToken !== '') {
         const key = clientTokenKey(ctx.accountId, input.ClientToken)
         const print = fingerprint(raw, ['ClientToken', 'DryRun'])
@@ -328,6 +329,7 @@ export function volumeHandlers (deps: EbsDeps): Record<string, ActionHandler> {
         }
       }
       await store.volumes.create(record.volumeId, record)
+      await store.tags.put(ctx.accountId, record.volumeId, tags)
       let state: VolumeRecord['state'] = 'available'
       try {
         await data.createVolume(record.volumeId, record.size * GIB, record.snapshotId)
@@ -357,6 +359,7 @@ export function volumeHandlers (deps: EbsDeps): Record<string, ActionHandler> {
         throw err
       }
       await store.volumes.delete(volumeId)
+      await store.tags.drop(ctx.accountId, volumeId)
       return {}
     },
 
@@ -364,9 +367,12 @@ export function volumeHandlers (deps: EbsDeps): Record<string, ActionHandler> {
       const input = raw as DescribeInput
       if (input.MaxResults !== undefined && (input.VolumeIds?.length ?? 0) > 0) throw EbsErrors.maxResultsWithIds('volumeSet')
       const size = pageSize(input.MaxResults, 5, 500)
-      const volumes = matchFilters(await selectVolumes(deps, ctx.accountId, input.VolumeIds), input.Filters, VOLUME_FILTERS, v => v.tags)
+      const selected = await selectVolumes(deps, ctx.accountId, input.VolumeIds)
+      const tags = await store.tags.getMany(ctx.accountId, selected.map(v => v.volumeId))
+      const tagsOf = (v: VolumeRecord): Tag[] => tags.get(v.volumeId) ?? []
+      const volumes = matchFilters(selected, input.Filters, VOLUME_FILTERS, tagsOf)
       const page = paginate(volumes, { MaxResults: size, NextToken: input.NextToken }, { pageSize: size }, v => v.volumeId)
-      return { Volumes: page.items.map(volumeOutput), ...(page.nextToken === undefined ? {} : { NextToken: page.nextToken }) }
+      return { Volumes: page.items.map(v => volumeOutput(v, tagsOf(v))), ...(page.nextToken === undefined ? {} : { NextToken: page.nextToken }) }
     },
 
     ModifyVolume: async (raw, ctx) => {

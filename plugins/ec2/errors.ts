@@ -24,11 +24,5 @@ export const Ec2Errors = {
   invalidKeyName: (name: string, reason: string) =>
     new AwsError('InvalidParameterValue', `Value (${name}) for parameter keyName is invalid. ${reason}`, 400),
   invalidEnum: (parameter: string, value: string, valid: string[]) =>
-    new AwsError('InvalidParameterValue', `Value (${value}) for parameter ${parameter} is invalid. Valid values are: ${valid.join(', ')}`, 400),
-  tagResourceType: (type: string) =>
-    new AwsError('InvalidParameterValue', `'${type}' is not a valid taggable resource type for this operation.`, 400),
-  invalidTag: (message: string) =>
-    new AwsError('InvalidParameterValue', message, 400),
-  tagLimit: () =>
-    new AwsError('TagLimitExceeded', 'The maximum number of Tags for a resource has been reached.', 400)
+    new AwsError('InvalidParameterValue', `Value (${value}) for parameter ${parameter} is invalid. Valid values are: ${valid.join(', ')}`, 400)
 } as const

@@ -369,3 +369,10 @@ export const describeInstanceTypes: ActionHandler = input => {
   const page = paginate(matchFilters(types, req.Filters, FILTERS), req, { pageSize: 100 }, t => t.InstanceType)
   return { InstanceTypes: page.items, NextToken: page.nextToken }
 }
+
+const BY_NAME = new Map(CATALOGUE.map(t => [t.InstanceType, t]))
+
+/** The catalogue entry of an instance type, undefined for a name EC2 does not have. */
+export function instanceTypeInfo (name: string): InstanceTypeInfo | undefined {
+  return BY_NAME.get(name)
+}

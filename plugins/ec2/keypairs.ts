@@ -16,15 +16,13 @@
 import { createHash, createHmac, createPublicKey, generateKeyPair, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
 import {
-  CoreErrors, kvBucketName, matchFilters, RevisionConflict,
-  type ActionHandler, type ActionSpec, type Bucket, type Filter, type FilterFields, type KvStore
+  CoreErrors, kvBucketName, matchFilters, RevisionConflict, serveTaggedResources, tagsForResource, TagStore,
+  type ActionHandler, type ActionSpec, type Bucket, type Filter, type FilterFields, type Hive, type KvStore, type Tag, type TagSpecification
 } from '../../core/index.js'
 import { Ec2Errors } from './errors.js'
 
 export type KeyType = 'rsa' | 'ed25519'
 type KeyFormat = 'pem' | 'ppk'
-
-export interface Tag { Key: string, Value: string }
 
 export interface KeyPairRecord {
   keyPairId: string
@@ -36,10 +34,7 @@ export interface KeyPairRecord {
   publicKey: string
   /** ISO-8601. */
   createTime: string
-  tags: Tag[]
 }
-
-interface TagSpecification { ResourceType?: string, Tags?: Array<Partial<Tag>> }
 
 interface CreateKeyPairInput {
   KeyName?: string
@@ -99,6 +94,13 @@ const entryKey = (accountId: string, keyName: string): string => `${accountId}.$
 
 const newKeyPairId = (): string => `key-${randomBytes(9).toString('hex').slice(0, 17)}`
 
+/** Answers CreateTags and DeleteTags whether the account has a key pair (ids `key-…`). */
+export function serveKeyPairTags (hive: Pick<Hive, 'bus' | 'kv'>): void {
+  serveTaggedResources(hive.bus, {
+    key: async (accountId, keyPairId) => (await (await keyPairs(hive.kv)).list(accountId)).some(e => e.value.keyPairId === keyPairId)
+  })
+}
+
 /**
  * The OpenSSH public key line of the account's key pair, for an instance launched with it;
  * InvalidKeyPair.NotFound when the account has no key pair of that name.
@@ -110,6 +112,7 @@ export async function publicKeyOf (kv: KvStore, accountId: string, keyName: stri
 }
 
 export function keyPairHandlers (kv: KvStore): Record<string, ActionHandler> {
+  const tagStore = new TagStore(kv)
   /** Stores a new key pair; InvalidKeyPair.Duplicate when the name is taken, whoever took it first. */
   const store = async (accountId: string, record: KeyPairRecord): Promise<void> => {
     if (await (await keyPairs(kv)).create(entryKey(accountId, record.keyName), record) === undefined) {
@@ -127,7 +130,7 @@ export function keyPairHandlers (kv: KvStore): Record<string, ActionHandler> {
       const keyName = checkKeyName(input.KeyName)
       const keyType = oneOf(input.KeyType ?? 'rsa', KEY_TYPES, 'KeyType')
       const keyFormat = oneOf(input.KeyFormat ?? 'pem', KEY_FORMATS, 'KeyFormat')
-      const tags = tagsFrom(input.TagSpecifications)
+      const tags = tagsForResource(input.TagSpecifications, 'key-pair')
       await checkFree(ctx.accountId, keyName)
       const made = keyType === 'rsa' ? await makeRsa(keyFormat) : await makeEd25519(keyFormat)
       const record: KeyPairRecord = {
@@ -136,10 +139,10 @@ export function keyPairHandlers (kv: KvStore): Record<string, ActionHandler> {
         keyType,
         fingerprint: made.fingerprint,
         publicKey: authorizedKey(made.blob, keyName),
-        createTime: new Date().toISOString(),
-        tags
+        createTime: new Date().toISOString()
       }
       await store(ctx.accountId, record)
+      await tagStore.put(ctx.accountId, record.keyPairId, tags)
       return {
         KeyFingerprint: record.fingerprint,
         KeyMaterial: made.material,
@@ -154,17 +157,17 @@ export function keyPairHandlers (kv: KvStore): Record<string, ActionHandler> {
       const keyName = checkKeyName(input.KeyName)
       if (input.PublicKeyMaterial === undefined || input.PublicKeyMaterial.length === 0) throw CoreErrors.missingParameter('PublicKeyMaterial')
       const key = parsePublicKey(input.PublicKeyMaterial)
-      const tags = tagsFrom(input.TagSpecifications)
+      const tags = tagsForResource(input.TagSpecifications, 'key-pair')
       const record: KeyPairRecord = {
         keyPairId: newKeyPairId(),
         keyName,
         keyType: key.keyType,
         fingerprint: key.fingerprint,
         publicKey: authorizedKey(key.blob, keyName),
-        createTime: new Date().toISOString(),
-        tags
+        createTime: new Date().toISOString()
       }
       await store(ctx.accountId, record)
+      await tagStore.put(ctx.accountId, record.keyPairId, tags)
       return {
         KeyFingerprint: record.fingerprint,
         KeyName: keyName,
@@ -184,13 +187,15 @@ export function keyPairHandlers (kv: KvStore): Record<string, ActionHandler> {
       const missingId = ids.find(id => !all.some(k => k.keyPairId === id))
       if (missingId !== undefined) throw Ec2Errors.keyPairIdNotFound(missingId)
       const selected = all.filter(k => (names.length === 0 || names.includes(k.keyName)) && (ids.length === 0 || ids.includes(k.keyPairId)))
+      const tags = await tagStore.getMany(ctx.accountId, selected.map(k => k.keyPairId))
+      const tagsOf = (k: KeyPairRecord): Tag[] => tags.get(k.keyPairId) ?? []
       return {
-        KeyPairs: matchFilters(selected, input.Filters, KEY_PAIR_FILTERS, k => k.tags).map(k => ({
+        KeyPairs: matchFilters(selected, input.Filters, KEY_PAIR_FILTERS, tagsOf).map(k => ({
           KeyPairId: k.keyPairId,
           KeyFingerprint: k.fingerprint,
           KeyName: k.keyName,
           KeyType: k.keyType,
-          Tags: k.tags,
+          Tags: tagsOf(k),
           ...(input.IncludePublicKey === true ? { PublicKey: k.publicKey } : {}),
           CreateTime: new Date(k.createTime)
         }))
@@ -216,6 +221,7 @@ export function keyPairHandlers (kv: KvStore): Record<string, ActionHandler> {
         if (found === undefined) return { Return: true }
         try {
           await bucket.delete(found.key, found.revision)
+          await tagStore.drop(ctx.accountId, found.value.keyPairId)
           return { Return: true, KeyPairId: found.value.keyPairId }
         } catch (e) {
           if (!(e instanceof RevisionConflict)) throw e
@@ -239,30 +245,6 @@ function checkKeyName (name: string | undefined): string {
 function oneOf<T extends string> (value: string, valid: T[], parameter: string): T {
   if (!(valid as string[]).includes(value)) throw Ec2Errors.invalidEnum(parameter, value, valid)
   return value as T
-}
-
-const MAX_TAGS = 50
-
-/**
- * The tags TagSpecifications give the key pair: EC2's limits are 50 tags, keys of 1–128 and values
- * of 0–256 characters, no `aws:` keys.
- */
-function tagsFrom (specs: TagSpecification[] | undefined): Tag[] {
-  const tags: Tag[] = []
-  for (const spec of specs ?? []) {
-    if (spec.ResourceType !== 'key-pair') throw Ec2Errors.tagResourceType(spec.ResourceType ?? '')
-    for (const t of spec.Tags ?? []) {
-      const Key = t.Key ?? ''
-      const Value = t.Value ?? ''
-      if (Key.length < 1 || Key.length > 128) throw Ec2Errors.invalidTag(`Tag key '${Key}' must be 1 to 128 characters long.`)
-      if (Value.length > 256) throw Ec2Errors.invalidTag(`Tag value for key '${Key}' must be at most 256 characters long.`)
-      if (Key.toLowerCase().startsWith('aws:')) throw Ec2Errors.invalidTag('Tag keys starting with \'aws:\' are reserved for internal use')
-      if (tags.some(x => x.Key === Key)) throw Ec2Errors.invalidTag(`Duplicate tag key '${Key}' specified.`)
-      tags.push({ Key, Value })
-    }
-  }
-  if (tags.length > MAX_TAGS) throw Ec2Errors.tagLimit()
-  return tags
 }
 
 // The SSH wire encoding (RFC 4251 §5): uint32 lengths, strings, mpints.
