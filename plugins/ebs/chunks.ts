@@ -43,6 +43,7 @@ export function snapshotMapKey (snapshotId: string): string {
 export class ChunkStore {
   private ids = { next: 0, end: 0 }
   private taking: Promise<void> | undefined
+  private readonly inFlight = new Map<string, Promise<Uint8Array | undefined>>()
 
   constructor (private readonly bus: Bus, private readonly kv: KvStore) {}
 
@@ -112,7 +113,21 @@ export class ChunkStore {
     await this.bus.callInternal('s3.object.put', { data, headers: { bucket: BUCKET, key } })
   }
 
+  /**
+   * One fetch for concurrent reads of the same range: volumes made from one snapshot (fifty
+   * instances of one AMI booting) read the same windows of the same chunks at the same moment.
+   */
   async getObject (key: string, start?: number, end?: number): Promise<Uint8Array | undefined> {
+    const flight = `${key}:${start ?? ''}:${end ?? ''}`
+    let got = this.inFlight.get(flight)
+    if (got === undefined) {
+      got = this.fetchObject(key, start, end).finally(() => this.inFlight.delete(flight))
+      this.inFlight.set(flight, got)
+    }
+    return await got
+  }
+
+  private async fetchObject (key: string, start?: number, end?: number): Promise<Uint8Array | undefined> {
     const headers: Record<string, string> = { bucket: BUCKET, key }
     if (start !== undefined) headers.start = String(start)
     if (end !== undefined) headers.end = String(end)

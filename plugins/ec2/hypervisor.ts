@@ -128,7 +128,8 @@ export class Hypervisor {
     const pid = await readPid(spec.pidFile)
     if (pid === undefined) throw new Error(`QEMU started ${spec.instanceId} but wrote no pid to ${spec.pidFile}`)
     try {
-      const qmp = await QmpClient.connect(spec.qmpSocket)
+      // QEMU has daemonized, so it is set up; on a loaded host its monitor may still take long to greet.
+      const qmp = await QmpClient.connect(spec.qmpSocket, { timeoutMs: 60_000 })
       return new QemuVm(pid, spec.qmpSocket, spec.pidFile, qmp, accel)
     } catch (err) {
       killQuietly(pid)
@@ -241,7 +242,11 @@ export class QemuVm {
     await this.qmp.execute('quit').catch(ignoreClosed)
     if (!await within(this.exited, 10_000)) {
       killQuietly(this.pid)
-      while (await processAlive(this.pid)) await sleep(50)
+      // A process in uninterruptible sleep (blocked on its disk) dies only when that I/O returns.
+      for (let waited = 0; await processAlive(this.pid); waited += 50) {
+        if (waited > 60_000) throw new Error(`QEMU process ${this.pid} did not die after SIGKILL`)
+        await sleep(50)
+      }
     }
     return 'forced'
   }

@@ -2,11 +2,11 @@
  * The instance metadata service: what a guest reads at http://169.254.169.254 (cloud-init, every AWS SDK).
  *
  * How a guest reaches it. Each instance's QEMU user network carries
- *   guestfwd=tcp:169.254.169.254:80-cmd:<relayCommand(socket)>
+ *   guestfwd=tcp:169.254.169.254:80-cmd:<relayCommand(script, socket)>
  * so slirp spawns the relay for every TCP connection the guest opens to that address and joins the
  * connection to the relay's stdin/stdout; the relay joins those to `socket`, the unix socket `listen`
  * serves for that one instance. The socket a request arrives on is therefore the instance asking — a
- * guest cannot claim to be another. The relay is node itself (Debian has neither socat nor nc by
+ * guest cannot claim to be another. The relay is a Perl script (Debian has neither socat nor nc by
  * default) and its command line holds no comma, so it needs no escaping inside QEMU's option syntax.
  *
  * Tokens (IMDSv2). A token is base64url("<instance-id>:<expiry ms>") "." base64url(HMAC-SHA256 of that,
@@ -25,8 +25,9 @@
  * slirp's guestfwd hands over a byte stream, not IP packets with a TTL.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { rmSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import { join } from 'node:path'
 
 export interface InstanceMetadataOptions {
   httpTokens: 'optional' | 'required'
@@ -75,19 +76,62 @@ export const TOKEN_TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds'
 const MAX_TOKEN_TTL_SECONDS = 21600
 
 /**
- * The command slirp runs per guest connection (guestfwd `cmd:`): pipes its stdio to `socketPath`.
- * slirp splits it with shell quoting rules; QEMU's option parser would cut it at a comma, so the
- * script travels base64-encoded (no comma in that alphabet) and the path may not hold one.
+ * The command slirp runs per guest connection (guestfwd `cmd:`): the relay script (writeRelay) piping
+ * its stdio to `socketPath`. slirp splits it with shell quoting rules and runs it without a PATH
+ * search; QEMU's option parser would cut it at a comma, and slirp silently runs nothing when the
+ * command is long (a 2,000-character one never ran here), so the script is a file and the command
+ * names only it, perl and the socket — none of which may hold a comma.
  */
-export function relayCommand (socketPath: string): string {
-  if (socketPath.includes(',')) throw new Error(`metadata socket path ${socketPath} holds a comma, which QEMU options cannot carry`)
-  const script = Buffer.from(RELAY).toString('base64')
-  return [process.execPath, '-e', `eval(atob("${script}"))`, socketPath].map(shellQuote).join(' ')
+export function relayCommand (relayScript: string, socketPath: string): string {
+  for (const p of [relayScript, socketPath]) {
+    if (p.includes(',')) throw new Error(`${p} holds a comma, which QEMU options cannot carry`)
+  }
+  return [perlPath(), relayScript, socketPath].map(shellQuote).join(' ')
 }
 
-// Exits when Hive closes its side, even while the guest keeps the connection open.
-const RELAY = 'const s = require("net").connect(process.argv[1]); process.stdin.pipe(s); s.pipe(process.stdout);' +
-  ' process.stdout.on("finish", () => process.exit(0))'
+/**
+ * Writes the relay into `dir` and returns its path. It is Perl: it starts in milliseconds where
+ * node takes a tenth of a second idle and seconds on a loaded host — longer than a guest's metadata
+ * client waits — and perl-base is Essential on Debian, so it is on every node.
+ */
+export function writeRelay (dir: string): string {
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, 'imds-relay.pl')
+  writeFileSync(`${path}.tmp`, RELAY)
+  renameSync(`${path}.tmp`, path)
+  return path
+}
+
+function perlPath (): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir !== '' && existsSync(join(dir, 'perl'))) return join(dir, 'perl')
+  }
+  return '/usr/bin/perl'
+}
+
+// One select loop over both directions. Exits when Hive closes its side, even while the guest
+// keeps the connection open. A guest that closes its sending side (nc at the end of its input) is
+// not passed on: the metadata service answers a request whose client has half-closed with nothing.
+// slirp may hand over its end of the connection non-blocking; the relay reads it blocking.
+const RELAY = `
+use IO::Socket::UNIX;
+use IO::Select;
+my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or exit 1;
+STDIN->blocking(1);
+STDOUT->blocking(1);
+my $sel = IO::Select->new(\*STDIN, $s);
+sub put { my ($to, $b) = @_; my $o = 0;
+  while ($o < length $b) { my $n = syswrite($to, $b, length($b) - $o, $o); exit 0 unless defined $n; $o += $n } }
+while (my @ready = $sel->can_read) {
+  for my $fh (@ready) {
+    my $b;
+    my $n = sysread($fh, $b, 65536);
+    if ($fh == $s) { exit 0 unless $n; put(\*STDOUT, $b) }
+    elsif ($n) { put($s, $b) }
+    else { $sel->remove(\*STDIN) }
+  }
+}
+`
 
 function shellQuote (word: string): string {
   return `'${word.replaceAll("'", "'\\''")}'`

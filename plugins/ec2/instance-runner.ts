@@ -29,11 +29,12 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { isAwsError, type Hive, type NodeMessage, type RequestContext, type TagStore } from '../../core/index.js'
 import { capacitySettings, nodeCapacity, type CapacitySettings } from './capacity.js'
 import { Hypervisor, type Accelerator, type DiskSpec, type QemuVm } from './hypervisor.js'
-import { MetadataService, relayCommand, type InstanceMetadata } from './imds.js'
+import { MetadataService, relayCommand, writeRelay, type InstanceMetadata } from './imds.js'
 import { InstanceErrors, ownerContext, privateDnsName, transitionReason, type InstanceRecord, type InstanceStore } from './instance-records.js'
 import { instanceTypeInfo } from './instance-types.js'
 import { buildSeed } from './seed.js'
@@ -50,10 +51,17 @@ export class InstanceRunner {
   private readonly vms = new Map<string, QemuVm>()
   /** Instances whose QEMU is going away because we asked it to. */
   private readonly stopping = new Set<string>()
+  /**
+   * QEMU starts at a time: a QEMU's set-up is a burst of CPU, and fifty at once on two cores left
+   * monitors that did not greet within a minute.
+   */
+  private readonly starts = new Limit(Math.max(2, availableParallelism()))
   /** One reconcile at a time per instance, in order. */
   private readonly work = new Map<string, Promise<void>>()
   private readonly metadata: MetadataService
   private readonly hypervisor: Hypervisor
+  /** The metadata relay script slirp runs per guest connection (imds.ts). */
+  private readonly relay: string
   readonly capacity: CapacitySettings
   private closed = false
 
@@ -63,6 +71,7 @@ export class InstanceRunner {
     if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new Error(`--accel wants auto, kvm or tcg, not '${accel}'`)
     this.hypervisor = new Hypervisor({ accel: accel as Accelerator | 'auto' })
     this.capacity = capacitySettings(hive.node.settings)
+    this.relay = writeRelay(join(hive.node.dataDir, 'ec2'))
   }
 
   private dir (instanceId: string): string {
@@ -153,7 +162,11 @@ export class InstanceRunner {
       this.watch(r.instanceId, found.vm)
       return found.vm
     }
-    if (found.state === 'unreachable') this.hive.log.warn({ instanceId: r.instanceId, reason: found.reason }, 'QEMU runs but does not answer QMP')
+    if (found.state === 'unreachable') {
+      // Unmanageable: ended, so that the record can move on (the instance is reported stopped).
+      this.hive.log.warn({ instanceId: r.instanceId, pid: found.pid, reason: found.reason }, 'QEMU runs but does not answer QMP; killing it')
+      try { process.kill(found.pid, 'SIGKILL') } catch {}
+    }
     return undefined
   }
 
@@ -178,7 +191,7 @@ export class InstanceRunner {
     try {
       r = await this.launchVolumes(r)
       let vm = await this.vmOf(r)
-      if (vm === undefined) vm = await this.startVm(r)
+      if (vm === undefined) vm = await this.starts.run(async () => await this.startVm(r))
       else await this.metadata.listen(r.instanceId, join(this.dir(r.instanceId), 'imds.sock'))
       const running = await this.store.modify(r.instanceId, cur => cur.state !== 'pending' ? cur : { ...cur, state: 'running', stateReason: undefined, stateTransitionReason: '' })
       // Stopped or terminated while it was starting: carry on from there.
@@ -276,7 +289,7 @@ export class InstanceRunner {
       // one that holds 169.254.169.254 (until the vpc capability gives instances real subnets).
       network: {
         options: ['net=169.254.0.0/16', `dhcpstart=${r.privateIpAddress}`, `hostname=${hostname.split('.')[0]}`],
-        guestfwd: [`tcp:169.254.169.254:80-cmd:${relayCommand(imds)}`],
+        guestfwd: [`tcp:169.254.169.254:80-cmd:${relayCommand(this.relay, imds)}`],
         mac: r.macAddress
       },
       qmpSocket: join(dir, 'qmp.sock'),
@@ -308,17 +321,20 @@ export class InstanceRunner {
   }
 
   private async powerOff (r: InstanceRecord, force: boolean): Promise<void> {
-    const vm = await this.vmOf(r)
-    if (vm !== undefined) {
-      this.stopping.add(r.instanceId)
-      try {
-        await vm.stop({ force, timeoutMs: STOP_TIMEOUT_MS })
-      } finally {
-        this.stopping.delete(r.instanceId)
-        this.vms.delete(r.instanceId)
+    try {
+      const vm = await this.vmOf(r)
+      if (vm !== undefined) {
+        this.stopping.add(r.instanceId)
+        try {
+          await vm.stop({ force, timeoutMs: STOP_TIMEOUT_MS })
+        } finally {
+          this.stopping.delete(r.instanceId)
+          this.vms.delete(r.instanceId)
+        }
       }
+    } finally {
+      await this.metadata.unlisten(r.instanceId)
     }
-    await this.metadata.unlisten(r.instanceId)
   }
 
   private async stop (r: InstanceRecord): Promise<void> {
@@ -330,7 +346,12 @@ export class InstanceRunner {
 
   /** Powers off, lets go of every volume (deleting those marked so), then records the end. */
   private async terminate (r: InstanceRecord, reason?: { code: string, message: string }): Promise<void> {
-    await this.powerOff(r, false)
+    try {
+      await this.powerOff(r, false)
+    } catch (err) {
+      // Termination goes on: the volumes are let go of even if the VM would not die.
+      this.hive.log.error({ err, instanceId: r.instanceId }, 'the instance\'s QEMU did not stop')
+    }
     const ctx = ownerContext(r, this.hive.node.region)
     for (const b of r.blockDevices) {
       if (b.volumeId === undefined) continue
@@ -421,3 +442,21 @@ export function checkAnswer (reply: NodeMessage): NodeMessage {
   return reply
 }
 
+/** Runs at most `max` tasks at once, the rest in arrival order. */
+class Limit {
+  private running = 0
+  private readonly waiting: Array<() => void> = []
+
+  constructor (private readonly max: number) {}
+
+  async run<T> (task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.max) await new Promise<void>(resolve => this.waiting.push(resolve))
+    this.running++
+    try {
+      return await task()
+    } finally {
+      this.running--
+      this.waiting.shift()?.()
+    }
+  }
+}

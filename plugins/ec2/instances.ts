@@ -555,7 +555,7 @@ class Placement {
   }
 
   private async placeNow (plan: LaunchPlan, input: RunInput, ctx: ActionContext, reservationId: string): Promise<InstanceRecord[]> {
-    const nodes = (await this.hive.nodes()).filter(n => n.capabilities.includes('ec2') && (plan.zone === undefined || n.az === plan.zone))
+    const nodes = (await this.hive.nodes()).filter(n => n.capabilities.includes('ec2') && n.capabilities.includes('ebs') && (plan.zone === undefined || n.az === plan.zone))
     const capacities = await this.capacities(nodes.map(n => n.nodeId))
     const demand = { vcpus: plan.vcpus, memoryMiB: plan.memoryMiB, volumeBytes: plan.volumeBytes }
     const chosen: NodeCapacity[] = []

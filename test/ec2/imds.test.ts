@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { MetadataService, relayCommand, type InstanceMetadata, type InstanceMetadataOptions } from '../../plugins/ec2/imds.js'
+import { MetadataService, relayCommand, writeRelay, type InstanceMetadata, type InstanceMetadataOptions } from '../../plugins/ec2/imds.js'
 
 // A real MetadataService on real unix sockets, one per fake instance; requests go through node's HTTP
 // client (and once through the relay command slirp would run), as a guest's would.
@@ -293,14 +293,16 @@ t.test('imds - unlisten stops serving; listen again replaces a stale socket file
   t.equal((await call('GET', '/latest/meta-data/instance-id')).body, id)
 })
 
-t.test('imds - relayCommand rejects a socket path holding a comma', async t => {
-  t.throws(() => relayCommand('/tmp/a,b.sock'), /comma/)
+t.test('imds - relayCommand rejects a path holding a comma', async t => {
+  t.throws(() => relayCommand('/tmp/relay.pl', '/tmp/a,b.sock'), /comma/)
+  t.throws(() => relayCommand('/tmp/a,b/relay.pl', '/tmp/a.sock'), /comma/)
 })
 
 t.test('imds - the relay command joins a raw HTTP exchange on stdio to the instance\'s socket', async t => {
   const { id, socket } = await instance(t)
   // slirp splits cmd: with shell quoting rules (g_shell_parse_argv); sh -c splits it the same way here.
-  const relay = spawn('sh', ['-c', relayCommand(socket)], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const script = writeRelay(dirname(socket))
+  const relay = spawn('sh', ['-c', relayCommand(script, socket)], { stdio: ['pipe', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   relay.stdout.on('data', (c: Buffer) => { out += c.toString() })

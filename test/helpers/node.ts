@@ -1,6 +1,6 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -75,9 +75,22 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
     stop: async (signal = 'SIGTERM', o = {}) => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
       const code = await exited
+      // Instances' QEMUs outlive Hive by design; a test's end is theirs too.
+      if (o.keep !== true) killProcessesUnder(home)
       // Retried: a child of the node (nats-server, qemu) may still be closing files in it.
       if (o.keep !== true) rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 })
       return code
+    }
+  }
+}
+
+/** SIGKILLs every process whose command line names a path under `dir` (daemonized QEMUs of a test node). */
+export function killProcessesUnder (dir: string): void {
+  for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
+    let cmdline: string
+    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8') } catch { continue }
+    if (Number(pid) !== process.pid && cmdline.includes(`${dir}/`)) {
+      try { process.kill(Number(pid), 'SIGKILL') } catch {}
     }
   }
 }
