@@ -18,7 +18,7 @@
  *                        device of a running instance (OperationNotPermitted). A forced detach from
  *                        an instance ec2 does not know (InvalidInstanceID.NotFound, or no ec2 node)
  *                        completes: the volume is available again.
- *   ec2.instance.volumes { instanceId } → body JSON [{ volumeId, device, root }]: for CreateSnapshots.
+ *   ec2.instance.volumes { instanceId, accountId } → body JSON [{ volumeId, device, root }]: for CreateSnapshots.
  *   ec2.snapshot.images  { snapshotId } → body JSON [imageId]: the registered AMIs that use the
  *                        snapshot, for DeleteSnapshot.
  * No node serving a call means no instance (or AMI) exists in the cluster: an instance is then not
@@ -50,8 +50,8 @@ async function askEc2 (bus: Pick<Bus, 'callInternal'>, name: string, headers: Re
 export interface InstanceVolume { volumeId: string, device: string, root: boolean }
 
 /** The volumes attached to an instance, as ec2 knows them. */
-export async function instanceVolumes (bus: Pick<Bus, 'callInternal'>, instanceId: string): Promise<InstanceVolume[]> {
-  const reply = await askEc2(bus, 'ec2.instance.volumes', { instanceId })
+export async function instanceVolumes (bus: Pick<Bus, 'callInternal'>, instanceId: string, accountId: string): Promise<InstanceVolume[]> {
+  const reply = await askEc2(bus, 'ec2.instance.volumes', { instanceId, accountId })
   if (reply === undefined) throw EbsErrors.instanceNotFound(instanceId)
   return JSON.parse(Buffer.from(reply.data).toString('utf8')) as InstanceVolume[]
 }

@@ -169,7 +169,7 @@ export function snapshotHandlers (deps: EbsDeps): Record<string, ActionHandler> 
       if (spec.InstanceId === undefined) throw CoreErrors.missingParameter('InstanceSpecification.InstanceId')
       checkInstanceId(spec.InstanceId)
       const tags = tagsForResource(raw.TagSpecifications as TagSpecification[] | undefined, 'snapshot')
-      const attached = (await instanceVolumes(hive.bus, spec.InstanceId))
+      const attached = (await instanceVolumes(hive.bus, spec.InstanceId, ctx.accountId))
         .filter(a => !(a.root && spec.ExcludeBootVolume === true) && !(spec.ExcludeDataVolumeIds ?? []).includes(a.volumeId))
       const volumes = await Promise.all(attached.map(async a => await store.volume(a.volumeId, ctx.accountId)))
       const snapshots = await Promise.all(volumes.map(async v => {

@@ -52,6 +52,7 @@ export default defineCapability({
 
     const store = await InstanceStore.open(hive.kv)
     const tags = new TagStore(hive.kv)
+    store.onExpired = async r => { await tags.drop(r.ownerId, r.instanceId) }
     const runner = new InstanceRunner(hive, store, tags)
     app.addHook('onClose', async () => { await runner.close() })
     const instances = instanceHandlers({

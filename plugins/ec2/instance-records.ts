@@ -79,6 +79,8 @@ export interface InstanceRecord {
   monitoring: 'disabled' | 'enabled'
   ebsOptimized: boolean
   sourceDestCheck: boolean
+  /** RunInstances' TagSpecifications for its volumes. */
+  volumeTags?: Tag[]
   /** StopInstances' Force, for the runner. */
   stopForce?: boolean
   /** ISO-8601, once terminated. */
@@ -144,12 +146,18 @@ export class InstanceStore {
     return r
   }
 
+  /** Called for a terminated instance whose record is removed (its tags go with it). */
+  onExpired: (r: InstanceRecord) => Promise<void> = async () => {}
+
   /** Every instance still visible, removing the terminated ones whose time is up. */
   async all (): Promise<InstanceRecord[]> {
     const out: InstanceRecord[] = []
     for (const e of await this.instances.list()) {
       if (expired(e.value)) {
-        await this.instances.delete(e.key, e.revision).catch(() => {})
+        try {
+          await this.instances.delete(e.key, e.revision)
+          await this.onExpired(e.value)
+        } catch {}
         continue
       }
       out.push(e.value)
@@ -244,8 +252,7 @@ export function instanceOutput (r: InstanceRecord, region: string, tags: Tag[]):
     },
     PlatformDetails: 'Linux/UNIX',
     UsageOperation: 'RunInstances',
-    BootMode: 'legacy-bios',
-    CurrentInstanceBootMode: 'legacy-bios'
+    BootMode: 'legacy-bios'
   }
   if (r.state !== 'terminated') out.PrivateIpAddress = r.privateIpAddress
   if (r.keyName !== undefined) out.KeyName = r.keyName

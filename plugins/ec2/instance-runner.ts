@@ -44,6 +44,8 @@ const EMPTY = new Uint8Array(0)
 const STOP_TIMEOUT_MS = 60_000
 /** GetConsoleOutput's window: EC2 returns the most recent 64 KB. */
 export const CONSOLE_BYTES = 64 * 1024
+/** How often a node looks for its instances left in pending, stopping or shutting-down. */
+const SWEEP_MS = 30_000
 /** How long a launch waits for one of its volumes to leave 'creating'. */
 const VOLUME_READY_MS = 120_000
 
@@ -64,6 +66,7 @@ export class InstanceRunner {
   private readonly relay: string
   readonly capacity: CapacitySettings
   private closed = false
+  private sweeper: NodeJS.Timeout | undefined
 
   constructor (private readonly hive: Hive, private readonly store: InstanceStore, private readonly tags: TagStore) {
     this.metadata = new MetadataService(async id => await this.metadataOf(id))
@@ -81,8 +84,14 @@ export class InstanceRunner {
   /** Serves the node calls and takes charge of this node's instances again after a restart. */
   async start (): Promise<void> {
     const { bus } = this.hive
-    bus.serveNode('ec2.instance.reconcile', msg => {
-      this.reconcile(msg.headers?.instanceId ?? '')
+    bus.serveNode('ec2.instance.reconcile', async msg => {
+      const id = msg.headers?.instanceId ?? ''
+      this.reconcile(id)
+      // A forced stop overtakes a graceful one under way (which waits for the guest up to a minute).
+      const vm = this.vms.get(id)
+      if (vm !== undefined && this.stopping.has(id) && (await this.store.get(id))?.stopForce === true) {
+        void vm.stop({ force: true }).catch(() => {})
+      }
       return { data: EMPTY }
     })
     bus.serveNode('ec2.instance.reboot', async msg => await answer(async () => {
@@ -100,7 +109,10 @@ export class InstanceRunner {
     }))
     bus.serveNode('ec2.instance.disk.detach', async msg => await answer(async () => {
       const h = msg.headers ?? {}
-      const vm = this.vms.get(h.instanceId ?? '')
+      const id = h.instanceId ?? ''
+      // Just after a restart a running instance's QEMU is taken back by its queued reconcile.
+      if (!this.vms.has(id) && (await this.store.get(id))?.state === 'running') await this.work.get(id)
+      const vm = this.vms.get(id)
       if (vm === undefined) return
       try {
         await vm.detachDisk(h.volumeId ?? '', { force: h.force === 'true' })
@@ -115,12 +127,28 @@ export class InstanceRunner {
     for (const r of await this.store.all()) {
       if (r.node === this.hive.node.nodeId && r.state !== 'stopped' && r.state !== 'terminated') this.reconcile(r.instanceId)
     }
+    this.sweeper = setInterval(() => { void this.sweep() }, SWEEP_MS)
+    this.sweeper.unref()
+  }
+
+  /** Picks up this node's instances left on their way (a reconcile that failed, a call that was lost). */
+  private async sweep (): Promise<void> {
+    try {
+      for (const r of await this.store.all()) {
+        if (r.node !== this.hive.node.nodeId || this.work.has(r.instanceId)) continue
+        if (r.state === 'pending' || r.state === 'stopping' || r.state === 'shutting-down') this.reconcile(r.instanceId)
+      }
+    } catch (err) {
+      this.hive.log.warn({ err }, 'instance sweep failed')
+    }
   }
 
   /** Leaves every QEMU running (a restarted Hive takes them back) and stops serving their metadata. */
   async close (): Promise<void> {
     this.closed = true
-    await Promise.allSettled([...this.work.values()])
+    clearInterval(this.sweeper)
+    // Work under way may wait a minute on a guest; a restarted node resumes it from the records.
+    await Promise.race([Promise.allSettled([...this.work.values()]), new Promise(resolve => setTimeout(resolve, 5_000).unref())])
     for (const vm of this.vms.values()) vm.disconnect()
     this.vms.clear()
     await this.metadata.close()
@@ -199,6 +227,7 @@ export class InstanceRunner {
     } catch (err) {
       this.hive.log.error({ err, instanceId: r.instanceId }, 'instance launch failed')
       const reason = { code: 'Server.InternalError', message: `Server.InternalError: Internal error on launch: ${(err as Error).message}` }
+      if (!first) await this.powerOff(r, true).catch(e => { this.hive.log.error({ err: e, instanceId: r.instanceId }, 'powering off after a failed start failed') })
       const next = await this.store.modify(r.instanceId, cur => cur.state !== 'pending'
         ? cur
         : { ...cur, state: first ? 'shutting-down' : 'stopped', stateReason: reason, stateTransitionReason: transitionReason('Server error') })
@@ -215,7 +244,10 @@ export class InstanceRunner {
       if (volumeId === undefined) {
         const l = b.launch ?? { volumeSize: 8 }
         const out = await this.hive.bus.request('ec2', 'CreateVolume', {
+          // Idempotent: a launch resumed after a restart gets the volume it created before.
+          ClientToken: `${r.instanceId}:${b.deviceName}`,
           AvailabilityZone: r.availabilityZone,
+          ...(r.volumeTags !== undefined ? { TagSpecifications: [{ ResourceType: 'volume', Tags: r.volumeTags }] } : {}),
           Size: l.volumeSize,
           ...(l.snapshotId !== undefined ? { SnapshotId: l.snapshotId } : {}),
           ...(l.volumeType !== undefined ? { VolumeType: l.volumeType } : {}),
@@ -228,20 +260,31 @@ export class InstanceRunner {
         const id = volumeId
         r = await this.store.modify(r.instanceId, cur => ({ ...cur, blockDevices: cur.blockDevices.map(x => x.deviceName === b.deviceName ? { ...x, volumeId: id } : x) }))
       }
-      await this.volumeReady(volumeId, ctx)
-      const attachment = await this.hive.bus.request('ec2', 'AttachVolume', { VolumeId: volumeId, InstanceId: r.instanceId, Device: b.deviceName }, ctx) as { AttachTime?: Date }
-      const at = (attachment.AttachTime ?? new Date()).toISOString()
+      let at: string
+      const attachedHere = await this.volumeReady(volumeId, r.instanceId, ctx)
+      if (attachedHere !== undefined) {
+        at = attachedHere
+      } else {
+        const attachment = await this.hive.bus.request('ec2', 'AttachVolume', { VolumeId: volumeId, InstanceId: r.instanceId, Device: b.deviceName }, ctx) as { AttachTime?: Date }
+        at = (attachment.AttachTime ?? new Date()).toISOString()
+      }
       r = await this.store.modify(r.instanceId, cur => ({ ...cur, blockDevices: cur.blockDevices.map(x => x.deviceName === b.deviceName ? { ...x, attachTime: at } : x) }))
     }
     return r
   }
 
-  private async volumeReady (volumeId: string, ctx: RequestContext): Promise<void> {
+  /**
+   * Waits for a launch volume to be available; when a launch resumed after a restart finds it
+   * already attached to the instance, answers its attach time instead.
+   */
+  private async volumeReady (volumeId: string, instanceId: string, ctx: RequestContext): Promise<string | undefined> {
     const deadline = Date.now() + VOLUME_READY_MS
     for (;;) {
-      const out = await this.hive.bus.request('ec2', 'DescribeVolumes', { VolumeIds: [volumeId] }, ctx) as { Volumes: Array<{ State: string, Attachments: Array<{ InstanceId: string }> }> }
+      const out = await this.hive.bus.request('ec2', 'DescribeVolumes', { VolumeIds: [volumeId] }, ctx) as { Volumes: Array<{ State: string, Attachments: Array<{ InstanceId: string, State: string, AttachTime: Date }> }> }
       const v = out.Volumes[0]
-      if (v.State === 'available') return
+      if (v.State === 'available') return undefined
+      const mine = v.Attachments.find(a => a.InstanceId === instanceId && a.State === 'attached')
+      if (v.State === 'in-use' && mine !== undefined) return new Date(mine.AttachTime).toISOString()
       if (v.State !== 'creating') throw new Error(`volume ${volumeId} is ${v.State}`)
       if (Date.now() > deadline) throw new Error(`volume ${volumeId} stayed 'creating'`)
       await new Promise(resolve => setTimeout(resolve, 100))
@@ -325,11 +368,14 @@ export class InstanceRunner {
       const vm = await this.vmOf(r)
       if (vm !== undefined) {
         this.stopping.add(r.instanceId)
+        let gone = false
         try {
           await vm.stop({ force, timeoutMs: STOP_TIMEOUT_MS })
+          gone = true
         } finally {
           this.stopping.delete(r.instanceId)
-          this.vms.delete(r.instanceId)
+          // A QEMU that would not die stays known: its disks are still in use.
+          if (gone) this.vms.delete(r.instanceId)
         }
       }
     } finally {
@@ -450,13 +496,15 @@ class Limit {
   constructor (private readonly max: number) {}
 
   async run<T> (task: () => Promise<T>): Promise<T> {
+    // A finishing task hands its slot straight to the next waiter, so no newcomer slips in between.
     if (this.running >= this.max) await new Promise<void>(resolve => this.waiting.push(resolve))
-    this.running++
+    else this.running++
     try {
       return await task()
     } finally {
-      this.running--
-      this.waiting.shift()?.()
+      const next = this.waiting.shift()
+      if (next !== undefined) next()
+      else this.running--
     }
   }
 }

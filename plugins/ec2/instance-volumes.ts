@@ -20,7 +20,7 @@ const refuse = (e: AwsError): NodeMessage => ({ data: EMPTY, headers: { code: e.
 export function serveVolumeHooks (hive: Hive, store: InstanceStore): void {
   const instanceOf = async (h: Record<string, string>): Promise<InstanceRecord | undefined> => {
     const r = await store.get(h.instanceId ?? '')
-    if (r === undefined || r.state === 'terminated' || (h.accountId !== undefined && r.ownerId !== h.accountId)) return undefined
+    if (r === undefined || r.state === 'terminated' || r.ownerId !== h.accountId) return undefined
     return r
   }
 
@@ -37,12 +37,15 @@ export function serveVolumeHooks (hive: Hive, store: InstanceStore): void {
       return { data: EMPTY, headers: { device: launching.deviceName, deleteOnTermination: String(launching.deleteOnTermination) } }
     }
     if (r.state !== 'running' && r.state !== 'stopped') return refuse(InstanceErrors.incorrectState(`Instance '${r.instanceId}' is not 'running'.`))
-    let device = h.device ?? ''
+    const requested = h.device ?? ''
+    let device = requested
     try {
       const claimed = await store.modify(r.instanceId, cur => {
         if (cur.state !== 'running' && cur.state !== 'stopped') throw InstanceErrors.incorrectState(`Instance '${cur.instanceId}' is not 'running'.`)
         const used = new Set(cur.blockDevices.map(b => b.deviceName))
         if (cur.blockDevices.length >= MAX_VOLUMES) throw InstanceErrors.fromNode('AttachmentLimitExceeded', `Instance '${cur.instanceId}' already has the maximum number of volumes attached.`)
+        // Chosen afresh on every attempt: a retried compare-and-set must see the other attach's device.
+        device = requested
         if (device === '') {
           const free = PICKABLE.find(d => !used.has(d))
           if (free === undefined) throw InstanceErrors.fromNode('AttachmentLimitExceeded', `Instance '${cur.instanceId}' has no free device name in /dev/sdf-/dev/sdp.`)
@@ -54,16 +57,36 @@ export function serveVolumeHooks (hive: Hive, store: InstanceStore): void {
         }
         return { ...cur, blockDevices: [...cur.blockDevices, { deviceName: device, volumeId, deleteOnTermination: false }] }
       })
+      const release = async (): Promise<void> => {
+        await store.modify(r.instanceId, cur => ({ ...cur, blockDevices: cur.blockDevices.filter(b => b.volumeId !== volumeId) }))
+      }
+      const unplug = async (): Promise<void> => {
+        await hive.bus.callNode(claimed.node, 'ec2.instance.disk.detach', { data: EMPTY, headers: { instanceId: r.instanceId, volumeId, force: 'true' } }, 40_000).catch(() => {})
+      }
       if (claimed.state === 'running') {
         try {
           checkAnswer(await hive.bus.callNode(claimed.node, 'ec2.instance.disk.attach', { data: EMPTY, headers: { instanceId: r.instanceId, volumeId } }, 40_000))
         } catch (e) {
-          await store.modify(r.instanceId, cur => ({ ...cur, blockDevices: cur.blockDevices.filter(b => b.volumeId !== volumeId) }))
+          // A timed-out hot-plug may still complete: unplug before the volume is handed back.
+          if (!isAwsError(e)) await unplug()
+          await release()
           throw e
         }
       }
       const at = new Date().toISOString()
-      await store.modify(r.instanceId, cur => ({ ...cur, blockDevices: cur.blockDevices.map(b => b.volumeId === volumeId ? { ...b, attachTime: at } : b) }))
+      try {
+        await store.modify(r.instanceId, cur => {
+          // Stopped or terminated meanwhile (or claimed for another launch): the attach did not happen.
+          if ((cur.state !== 'running' && cur.state !== 'stopped') || !cur.blockDevices.some(b => b.volumeId === volumeId)) {
+            throw InstanceErrors.incorrectState(`Instance '${cur.instanceId}' is not 'running'.`)
+          }
+          return { ...cur, blockDevices: cur.blockDevices.map(b => b.volumeId === volumeId ? { ...b, attachTime: at } : b) }
+        })
+      } catch (e) {
+        await unplug()
+        await release()
+        throw e
+      }
       return { data: EMPTY, headers: { device, deleteOnTermination: 'false' } }
     } catch (e) {
       if (isAwsError(e)) return refuse(e)
@@ -81,7 +104,9 @@ export function serveVolumeHooks (hive: Hive, store: InstanceStore): void {
     if (b.deviceName === r.rootDeviceName && poweredOn) {
       return refuse(InstanceErrors.notPermitted(`The volume '${volumeId}' is the root device of instance '${r.instanceId}', which is not stopped; stop the instance before detaching it.`))
     }
-    if (r.state === 'running') {
+    // Any state but stopped may have a QEMU holding the disk (a launch, a stop under way): the
+    // instance's node unplugs it, or says there is no VM.
+    if (r.state !== 'stopped') {
       try {
         checkAnswer(await hive.bus.callNode(r.node, 'ec2.instance.disk.detach', { data: EMPTY, headers: { instanceId: r.instanceId, volumeId, force: h.force ?? 'false' } }, 40_000))
       } catch (e) {

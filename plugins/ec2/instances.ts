@@ -100,6 +100,8 @@ interface RunInput {
 }
 
 const MAX_USER_DATA = 16 * 1024
+const TRANSITIONAL: ReadonlySet<InstanceStateName> = new Set(['pending', 'stopping', 'shutting-down'])
+const VOLUME_TYPES = ['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard']
 const DEVICE = /^\/dev\/(sd[a-z]\d{0,2}|xvd[a-z]{1,2}\d{0,2}|hd[a-z]\d{0,2})$|^xvd[a-z]{1,2}$/
 
 export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHandler> {
@@ -138,7 +140,8 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
     for (const r of records) {
       let previous: InstanceStateName = r.state
       const next = await store.modify(r.instanceId, cur => { previous = cur.state; return decide(cur) })
-      if (next.state !== previous) notify(next)
+      // Asked again while still on its way (a lost call to its node, a stop to force): tell the node again.
+      if (next.state !== previous || TRANSITIONAL.has(next.state)) notify(next)
       out.push({ InstanceId: r.instanceId, CurrentState: stateOutput(next.state), PreviousState: stateOutput(previous) })
     }
     return out
@@ -148,18 +151,23 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
     RunInstances: async (raw, ctx) => {
       const input = raw as unknown as RunInput
       const plan = await launchPlan(deps, input, ctx)
-      if (input.ClientToken !== undefined) {
-        const earlier = await earlierRun(store, ctx.accountId, input.ClientToken, plan.fingerprint)
-        if (earlier !== undefined) return await reservationOutput(deps, earlier, region)
-      }
       const reservationId = newReservationId()
-      const records = await placement.place(plan, input, ctx, reservationId)
-      if (input.ClientToken !== undefined) {
-        await store.tokens.put(runTokenKey(ctx.accountId, input.ClientToken), { reservationId, fingerprint: plan.fingerprint })
+      const tokenKey = input.ClientToken === undefined ? undefined : runTokenKey(ctx.accountId, input.ClientToken)
+      // The token is claimed before anything is placed: of two concurrent calls with it, one launches.
+      if (tokenKey !== undefined && await store.tokens.create(tokenKey, { reservationId, fingerprint: plan.fingerprint }) === undefined) {
+        return await reservationOutput(deps, await earlierRun(store, ctx.accountId, input.ClientToken as string, plan.fingerprint, 10_000), region)
       }
-      for (const r of records) {
-        if (plan.tags.length > 0) await tags.put(ctx.accountId, r.instanceId, plan.tags)
-        notify(r)
+      let records: InstanceRecord[]
+      try {
+        records = await placement.place(plan, input, ctx, reservationId)
+      } catch (e) {
+        if (tokenKey !== undefined) await store.tokens.delete(tokenKey).catch(() => {})
+        throw e
+      }
+      try {
+        for (const r of records) if (plan.tags.length > 0) await tags.put(ctx.accountId, r.instanceId, plan.tags)
+      } finally {
+        for (const r of records) notify(r)
       }
       return await reservationOutput(deps, records, region)
     },
@@ -186,7 +194,7 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
       return {
         InstanceStatuses: page.items.map(r => {
           const s = statusOf(r)
-          const summary = { Status: s, Details: [{ Name: 'reachability', Status: s === 'ok' ? 'passed' : s }] }
+          const summary = s === 'ok' ? { Status: s, Details: [{ Name: 'reachability', Status: 'passed' }] } : { Status: s }
           return { InstanceId: r.instanceId, AvailabilityZone: r.availabilityZone, InstanceState: stateOutput(r.state), InstanceStatus: summary, SystemStatus: summary, Events: [] }
         }),
         NextToken: page.nextToken
@@ -196,7 +204,7 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
     StartInstances: async (raw, ctx) => {
       const input = raw as { InstanceIds?: string[] }
       const records = await selected(input.InstanceIds, ctx.accountId)
-      for (const r of records.filter(x => x.state === 'stopped')) await placement.checkRestart(r)
+      await placement.checkRestarts(records.filter(x => x.state === 'stopped'))
       return {
         StartingInstances: await transition(input.InstanceIds, ctx, r => {
           if (r.state === 'running' || r.state === 'pending') return r
@@ -210,6 +218,7 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
       const input = raw as { InstanceIds?: string[], Force?: boolean }
       return {
         StoppingInstances: await transition(input.InstanceIds, ctx, r => {
+          if (r.state === 'stopping' && input.Force === true && r.stopForce !== true) return { ...r, stopForce: true }
           if (r.state === 'stopped' || r.state === 'stopping') return r
           if (r.state === 'pending') throw InstanceErrors.incorrectState(`Instance '${r.instanceId}' cannot be stopped as it has never reached the 'running' state.`)
           if (r.state !== 'running') throw InstanceErrors.incorrectState(`This instance '${r.instanceId}' is not in a state from which it can be stopped.`)
@@ -227,7 +236,8 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
 
     RebootInstances: async (raw, ctx) => {
       const input = raw as { InstanceIds?: string[] }
-      const records = await selected(input.InstanceIds, ctx.accountId)
+      // EC2 ignores reboots of terminated instances.
+      const records = (await selected(input.InstanceIds, ctx.accountId)).filter(r => r.state !== 'terminated')
       for (const r of records) {
         if (r.state !== 'running') throw InstanceErrors.incorrectState(`The instance '${r.instanceId}' is not in a state from which it can be rebooted.`)
       }
@@ -259,8 +269,10 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
       const input = raw as unknown as ModifyAttributeInput
       const r = await store.instance(checkInstanceId(input.InstanceId), ctx.accountId)
       const change = attributeChange(input)
-      const next = await store.modify(r.instanceId, cur => change(cur))
-      if (next.state === 'terminated') throw InstanceErrors.incorrectState(`The instance '${r.instanceId}' is terminated.`)
+      await store.modify(r.instanceId, cur => {
+        if (cur.state === 'terminated') throw InstanceErrors.incorrectState(`The instance '${r.instanceId}' is terminated.`)
+        return change(cur)
+      })
       return {}
     },
 
@@ -294,28 +306,45 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
       const imageTags = tagsForResource(input.TagSpecifications, 'image', ['image', 'snapshot'])
       const snapshotTags = tagsForResource(input.TagSpecifications, 'snapshot', ['image', 'snapshot'])
       const mappings: CreateImageSpec['BlockDeviceMappings'] = []
-      for (const b of r.blockDevices) {
-        if (b.volumeId === undefined || b.attachTime === undefined) continue
-        const described = await hive.bus.request('ec2', 'DescribeVolumes', { VolumeIds: [b.volumeId] }, ctx) as { Volumes: Array<{ Size: number, VolumeType: string }> }
-        const snap = await hive.bus.request('ec2', 'CreateSnapshot', {
-          VolumeId: b.volumeId,
-          Description: `Created by CreateImage(${r.instanceId}) for ${input.Name ?? ''}`,
-          ...(snapshotTags.length > 0 ? { TagSpecifications: [{ ResourceType: 'snapshot', Tags: snapshotTags }] } : {})
-        }, ctx) as { SnapshotId: string }
-        mappings.push({
-          DeviceName: b.deviceName,
-          Ebs: { SnapshotId: snap.SnapshotId, VolumeSize: described.Volumes[0].Size, VolumeType: described.Volumes[0].VolumeType, DeleteOnTermination: b.deleteOnTermination }
-        })
+      // A refused registration (a name in use) or a failed snapshot leaves no snapshots behind.
+      const dropSnapshots = async (): Promise<void> => {
+        for (const m of mappings) await hive.bus.request('ec2', 'DeleteSnapshot', { SnapshotId: m.Ebs.SnapshotId }, ctx).catch(() => {})
       }
-      const imageId = await deps.registerImage(ctx, {
-        ...(input.Name !== undefined ? { Name: input.Name } : {}),
-        ...(input.Description !== undefined ? { Description: input.Description } : {}),
-        Architecture: r.architecture,
-        RootDeviceName: r.rootDeviceName,
-        BlockDeviceMappings: mappings
-      }, imageTags)
+      try {
+        for (const b of r.blockDevices) {
+          if (b.volumeId === undefined || b.attachTime === undefined) continue
+          const described = await hive.bus.request('ec2', 'DescribeVolumes', { VolumeIds: [b.volumeId] }, ctx) as { Volumes: Array<{ Size: number, VolumeType: string }> }
+          const snap = await hive.bus.request('ec2', 'CreateSnapshot', {
+            VolumeId: b.volumeId,
+            Description: `Created by CreateImage(${r.instanceId}) for ${input.Name ?? ''}`,
+            ...(snapshotTags.length > 0 ? { TagSpecifications: [{ ResourceType: 'snapshot', Tags: snapshotTags }] } : {})
+          }, ctx) as { SnapshotId: string }
+          mappings.push({
+            DeviceName: b.deviceName,
+            Ebs: { SnapshotId: snap.SnapshotId, VolumeSize: described.Volumes[0].Size, VolumeType: described.Volumes[0].VolumeType, DeleteOnTermination: b.deleteOnTermination }
+          })
+        }
+      } catch (e) {
+        await dropSnapshots()
+        throw e
+      }
+      let imageId: string
+      try {
+        imageId = await deps.registerImage(ctx, {
+          ...(input.Name !== undefined ? { Name: input.Name } : {}),
+          ...(input.Description !== undefined ? { Description: input.Description } : {}),
+          Architecture: r.architecture,
+          RootDeviceName: r.rootDeviceName,
+          BlockDeviceMappings: mappings
+        }, imageTags)
+      } catch (e) {
+        await dropSnapshots()
+        throw e
+      }
       if (r.state === 'running' && input.NoReboot !== true) {
-        checkAnswer(await hive.bus.callNode(r.node, 'ec2.instance.reboot', { data: new Uint8Array(0), headers: { instanceId: r.instanceId } }))
+        // The image exists whatever happens to the reboot.
+        await hive.bus.callNode(r.node, 'ec2.instance.reboot', { data: new Uint8Array(0), headers: { instanceId: r.instanceId } })
+          .catch(err => { hive.log.warn({ err, instanceId: r.instanceId }, 'reboot after CreateImage failed') })
       }
       return { ImageId: imageId }
     },
@@ -326,9 +355,13 @@ export function instanceHandlers (deps: InstanceDeps): Record<string, ActionHand
     ModifyInstanceMetadataOptions: async (raw, ctx) => {
       const input = raw as { InstanceId: string, HttpTokens?: string, HttpPutResponseHopLimit?: number, HttpEndpoint?: string, HttpProtocolIpv6?: string, InstanceMetadataTags?: string }
       const r = await store.instance(checkInstanceId(input.InstanceId), ctx.accountId)
-      const options = metadataOptions(input, r.metadataOptions)
-      await store.modify(r.instanceId, cur => ({ ...cur, metadataOptions: options }))
-      return { InstanceId: r.instanceId, InstanceMetadataOptions: metadataOptionsOutput(options) }
+      metadataOptions(input, r.metadataOptions)
+      const next = await store.modify(r.instanceId, cur => {
+        if (cur.state === 'terminated') throw InstanceErrors.incorrectState(`The instance '${r.instanceId}' is terminated.`)
+        return { ...cur, metadataOptions: metadataOptions(input, cur.metadataOptions) }
+      })
+      // EC2 answers pending; the metadata service here applies the change at once.
+      return { InstanceId: r.instanceId, InstanceMetadataOptions: { ...metadataOptionsOutput(next.metadataOptions), State: 'pending' } }
     }
   }
 
@@ -359,13 +392,19 @@ async function reservationOutput (deps: InstanceDeps, records: InstanceRecord[],
   return reservations(records, region, tagsOf)[0]
 }
 
-/** The reservation an earlier RunInstances with this ClientToken made, when there was one. */
-async function earlierRun (store: InstanceStore, accountId: string, token: string, fingerprint: string): Promise<InstanceRecord[] | undefined> {
-  const earlier = (await store.tokens.get(runTokenKey(accountId, token)))?.value
-  if (earlier === undefined) return undefined
-  if (earlier.fingerprint !== fingerprint) throw InstanceErrors.idempotentMismatch()
-  const records = (await store.all()).filter(r => r.reservationId === earlier.reservationId).sort((a, b) => a.amiLaunchIndex - b.amiLaunchIndex)
-  return records.length > 0 ? records : undefined
+/** The reservation the RunInstances that claimed this ClientToken made (waiting while it places). */
+async function earlierRun (store: InstanceStore, accountId: string, token: string, fingerprint: string, waitMs: number): Promise<InstanceRecord[]> {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    const earlier = (await store.tokens.get(runTokenKey(accountId, token)))?.value
+    if (earlier !== undefined && earlier.fingerprint !== fingerprint) throw InstanceErrors.idempotentMismatch()
+    if (earlier !== undefined) {
+      const records = (await store.all()).filter(r => r.reservationId === earlier.reservationId).sort((a, b) => a.amiLaunchIndex - b.amiLaunchIndex)
+      if (records.length > 0) return records
+    }
+    if (Date.now() > deadline) throw InstanceErrors.idempotentMismatch()
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
 }
 
 interface LaunchPlan {
@@ -378,6 +417,7 @@ interface LaunchPlan {
   keyName?: string
   publicKey?: string
   tags: Tag[]
+  volumeTags: Tag[]
   zone?: string
   fingerprint: string
 }
@@ -402,6 +442,14 @@ async function launchPlan (deps: InstanceDeps, input: RunInput, ctx: ActionConte
   }
   metadataOptions(input.MetadataOptions ?? {}, DEFAULT_METADATA_OPTIONS)
   const tags = tagsForResource(input.TagSpecifications, 'instance', ['instance', 'volume'])
+  const volumeTags = tagsForResource(input.TagSpecifications, 'volume', ['instance', 'volume'])
+  for (const m of input.BlockDeviceMappings ?? []) {
+    const type = m.Ebs?.VolumeType
+    if (type !== undefined && !VOLUME_TYPES.includes(type)) throw Ec2Errors.invalidEnum('VolumeType', type, VOLUME_TYPES)
+  }
+  const snapshots = (input.BlockDeviceMappings ?? []).flatMap(m => m.Ebs?.SnapshotId === undefined ? [] : [m.Ebs.SnapshotId])
+  // The snapshots a mapping names must be the caller's to use now, not fail the launch later.
+  if (snapshots.length > 0) await deps.hive.bus.request('ec2', 'DescribeSnapshots', { SnapshotIds: [...new Set(snapshots)] }, ctx)
   const image = await deps.imageForLaunch(ctx, input.ImageId)
   if (!type.ProcessorInfo.SupportedArchitectures.includes(image.architecture)) {
     throw InstanceErrors.invalidValue(`The architecture '${type.ProcessorInfo.SupportedArchitectures.join(', ')}' of the specified instance type does not match the architecture '${image.architecture}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again.`)
@@ -421,6 +469,7 @@ async function launchPlan (deps: InstanceDeps, input: RunInput, ctx: ActionConte
     ...(input.KeyName !== undefined ? { keyName: input.KeyName } : {}),
     ...(publicKey !== undefined ? { publicKey } : {}),
     tags,
+    volumeTags,
     ...(zone !== undefined && zone !== '' ? { zone } : {}),
     fingerprint
   }
@@ -510,9 +559,9 @@ function metadataOptionsOutput (o: MetadataOptionsRecord): Record<string, unknow
 }
 
 /**
- * Chooses nodes for a launch and writes the records, one launch at a time on this node so two
- * launches cannot both take the last room. (Launches handled by two nodes at once may still
- * overshoot by what each placed; the runner's disk check at QEMU start is the hard limit.)
+ * Chooses nodes for a launch and writes the records, one launch (or start) at a time on this node
+ * so two cannot both take the last room. Launches handled by two nodes at the same moment may still
+ * overshoot a node by what each placed.
  */
 class Placement {
   private chain: Promise<unknown> = Promise.resolve()
@@ -525,12 +574,21 @@ class Placement {
     return await run
   }
 
-  /** A stopped instance starts again on its node, if the node has room for it. */
-  async checkRestart (r: InstanceRecord): Promise<void> {
-    const type = instanceTypeInfo(r.instanceType)
-    if (type === undefined) throw InstanceErrors.capacity(r.instanceType, r.availabilityZone)
-    const [c] = await this.capacities([r.node])
-    if (c === undefined || instancesThatFit(c, demandOf(type, 0)) < 1) throw InstanceErrors.capacity(r.instanceType, r.availabilityZone)
+  /** Stopped instances start again on their nodes, if the nodes have room for all of them. */
+  async checkRestarts (records: InstanceRecord[]): Promise<void> {
+    if (records.length === 0) return
+    const run = this.chain.then(async () => {
+      const capacities = new Map((await this.capacities([...new Set(records.map(r => r.node))])).map(c => [c.nodeId, c]))
+      for (const r of records) {
+        const type = instanceTypeInfo(r.instanceType)
+        const c = capacities.get(r.node)
+        if (type === undefined || c === undefined || instancesThatFit(c, demandOf(type, 0)) < 1) throw InstanceErrors.capacity(r.instanceType, r.availabilityZone)
+        c.usedVcpus += type.VCpuInfo.DefaultVCpus
+        c.usedMemoryMiB += type.MemoryInfo.SizeInMiB
+      }
+    })
+    this.chain = run.catch(() => {})
+    await run
   }
 
   private async capacities (nodeIds: string[]): Promise<NodeCapacity[]> {
@@ -594,6 +652,7 @@ class Placement {
       macAddress: macAddress(),
       rootDeviceName: plan.image.rootDeviceName,
       blockDevices: plan.blockDevices,
+      ...(plan.volumeTags.length > 0 ? { volumeTags: plan.volumeTags } : {}),
       ...(input.ClientToken !== undefined ? { clientToken: input.ClientToken } : {}),
       disableApiTermination: input.DisableApiTermination === true,
       disableApiStop: input.DisableApiStop === true,

@@ -3,6 +3,9 @@ import { skipVmTests } from '../helpers/guest.js'
 import { aws, startNode } from '../helpers/node.js'
 import { errorCode, expectOk, importTestImage, waitForConsoleLine, waitForState } from './helpers.js'
 
+// Guests boot under TCG, slower still on a loaded CI machine: more than the suite's 300 s per file.
+t.setTimeout(900_000)
+
 // The instance actions' error cases from the matrix (and AWS), through the aws CLI. One guest is
 // launched: for ClientToken idempotency and a metadata service that is switched off.
 t.test('instance actions refuse what EC2 refuses', { skip: skipVmTests }, async t => {

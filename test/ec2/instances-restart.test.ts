@@ -5,6 +5,9 @@ import { skipVmTests } from '../helpers/guest.js'
 import { aws, startNode } from '../helpers/node.js'
 import { expectOk, importTestImage, until, waitForConsoleLine, waitForState } from './helpers.js'
 
+// Guests boot under TCG, slower still on a loaded CI machine: more than the suite's 300 s per file.
+t.setTimeout(900_000)
+
 /** Whether the process runs: a daemonized QEMU that exited may linger as a zombie where init does not reap. */
 const alive = (pid: number): boolean => {
   try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')) } catch { return false }

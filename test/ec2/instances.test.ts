@@ -3,6 +3,9 @@ import { skipVmTests } from '../helpers/guest.js'
 import { aws, startNode } from '../helpers/node.js'
 import { errorCode, expectOk, importTestImage, instance, until, waitForConsoleLine, waitForState } from './helpers.js'
 
+// Guests boot under TCG, slower still on a loaded CI machine: more than the suite's 300 s per file.
+t.setTimeout(900_000)
+
 // The life of one real guest through the aws CLI: launch with user data and a key, the metadata
 // service from inside, hot attach and detach, reboot, stop and start with the same volumes,
 // terminate. The guest (scripts/build-test-guest.sh) prints what it sees on its serial console.
