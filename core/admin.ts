@@ -81,3 +81,18 @@ export function progressBar (done: number, total: number, width = 30): string {
   const n = Math.round(f * width)
   return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${String(Math.floor(f * 100)).padStart(3)}%`
 }
+
+/**
+ * Shows `what`'s progress in percent: one bar redrawn in place on a terminal, else a line every 10%
+ * (a log stays readable).
+ */
+export function progressReporter (ctx: Pick<AdminContext, 'out' | 'interactive'>, what: string): (percent: number) => void {
+  let shown = -10
+  return percent => {
+    if (ctx.interactive) ctx.out.write(`\r${what} ${progressBar(percent, 100)}`)
+    else if (percent - shown >= 10 || percent === 100) {
+      shown = percent
+      ctx.out.write(`${what} ${progressBar(percent, 100)}\n`)
+    }
+  }
+}

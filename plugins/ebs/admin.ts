@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { kvBucketName, progressBar, type AdminCommand, type AdminContext } from '../../core/index.js'
+import { kvBucketName, progressReporter, type AdminCommand, type AdminContext } from '../../core/index.js'
 import type { VolumeRecord } from './records.js'
 
 const GIB = 1024 ** 3
@@ -31,14 +31,7 @@ async function qemuImg (ctx: AdminContext, args: string[], what: string): Promis
   return await new Promise(resolve => {
     const p = spawn('qemu-img', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let err = ''
-    let shown = -10
-    const show = (pct: number): void => {
-      if (ctx.interactive) ctx.out.write(`\r${what} ${progressBar(pct, 100)}`)
-      else if (pct - shown >= 10 || pct === 100) {
-        shown = pct
-        ctx.out.write(`${what} ${progressBar(pct, 100)}\n`)
-      }
-    }
+    const show = progressReporter(ctx, what)
     p.stdout.on('data', (d: Buffer) => {
       for (const m of d.toString().matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)) show(Number(m[1]))
     })

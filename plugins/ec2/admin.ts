@@ -7,7 +7,7 @@
  * (its unix socket), or anywhere when that node serves NBD on TCP (--ebs-nbd-listen).
  */
 import { existsSync } from 'node:fs'
-import { progressBar, type AdminCommand, type AdminContext } from '../../core/index.js'
+import { progressReporter, type AdminCommand, type AdminContext } from '../../core/index.js'
 import { diskToSnapshot, inspectDisk } from './image-import.js'
 
 const USAGE = 'usage: hive admin ec2 images import FILE --name NAME [--format raw|qcow2|vmdk|vhd|vhdx] [--description D] [--architecture A] [--boot-mode M] [--az ZONE]\n'
@@ -43,14 +43,7 @@ async function importImage (ctx: AdminContext, args: string[]): Promise<number> 
   const zone = flag(args, '--az') ?? (await ctx.nodes()).find(n => n.capabilities.includes('ebs'))?.az
   if (zone === undefined) { ctx.out.write('no ebs node is live\n'); return 1 }
   const what = `importing ${file}`
-  let shown = -10
-  const show = (pct: number): void => {
-    if (ctx.interactive) ctx.out.write(`\r${what} ${progressBar(pct, 100)}`)
-    else if (pct - shown >= 10 || pct === 100) {
-      shown = pct
-      ctx.out.write(`${what} ${progressBar(pct, 100)}\n`)
-    }
-  }
+  const show = progressReporter(ctx, what)
   // The name is checked before the long part; RegisterImage checks it again, and a loser of a race
   // gets its snapshot deleted.
   const taken = await ctx.request('ec2', 'DescribeImages', { Owners: ['self'], Filters: [{ Name: 'name', Values: [name.replace(/[*?\\]/g, '\\$&')] }] }) as { Images: Array<{ ImageId: string }> }

@@ -485,6 +485,7 @@ export function importHandlers (hive: Pick<Hive, 'bus' | 'kv' | 'node' | 'log' |
       availabilityZone: hive.node.az
     }
     const made: string[] = []
+    let imageId: string | undefined
     let lastWrite = 0
     const progress = async (n: number, fraction: number, force = false): Promise<void> => {
       if (!force && Date.now() - lastWrite < PROGRESS_EVERY_MS) return
@@ -527,7 +528,6 @@ export function importHandlers (hive: Pick<Hive, 'bus' | 'kv' | 'node' | 'log' |
           rmSync(file, { force: true })
         }
       }
-      let imageId: string | undefined
       if (first.kind === 'image') {
         await change(first, cur => ({ ...cur, statusMessage: 'preparing ami', progress: 95 }))
         signal.throwIfAborted()
@@ -541,10 +541,16 @@ export function importHandlers (hive: Pick<Hive, 'bus' | 'kv' | 'node' | 'log' |
         })
       }
       await change(first, cur => {
+        // A cancel that came after the last check wins: what was made is undone below.
+        if (cur.status !== 'active') {
+          abort.abort(new Error('canceled'))
+          signal.throwIfAborted()
+        }
         const { statusMessage: _, progress: __, ...rest } = cur
         return { ...rest, status: 'completed', ...(imageId === undefined ? {} : { imageId }) }
       })
     } catch (err) {
+      if (imageId !== undefined) await hive.bus.request('ec2', 'DeregisterImage', { ImageId: imageId }, ctx).catch(() => {})
       for (const snapshotId of made) await hive.bus.request('ec2', 'DeleteSnapshot', { SnapshotId: snapshotId }, ctx).catch(() => {})
       const canceled = signal.aborted
       if (!canceled && !(err instanceof DiskError)) hive.log.error({ err, importTaskId: first.importTaskId }, 'import task failed')

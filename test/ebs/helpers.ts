@@ -33,9 +33,10 @@ export async function run (cmd: string, args: string[], timeoutMs = 300_000): Pr
 }
 
 /** `hive admin ebs …` as an operator runs it: a child process that finds the cluster through the data dir. */
-export async function hiveAdmin (node: TestNode, args: string[]): Promise<ToolResult> {
+/** `hive admin <capability> …` (ebs unless said) against a node, as an operator runs it. */
+export async function hiveAdmin (node: TestNode, args: string[], capability = 'ebs'): Promise<ToolResult> {
   return await new Promise(resolve => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin/hive.js'), 'admin', 'ebs', ...args, '--data-dir', node.dataDir], {
+    const p = spawn(process.execPath, [join(ROOT, 'bin/hive.js'), 'admin', capability, ...args, '--data-dir', node.dataDir], {
       cwd: ROOT, env: { ...process.env, HOME: node.home }, stdio: ['ignore', 'pipe', 'pipe']
     })
     let stdout = ''

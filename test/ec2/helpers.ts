@@ -1,3 +1,4 @@
+import type { Test } from 'tap'
 import { aws, awsAsync, type CliResult, type TestNode } from '../helpers/node.js'
 import { testImage } from '../helpers/guest.js'
 
@@ -69,4 +70,27 @@ export function expectOk (r: CliResult): CliResult {
 /** The AWS error code of a failed CLI call ("An error occurred (Code) when calling …"). */
 export function errorCode (r: CliResult): string | undefined {
   return /An error occurred \(([^)]+)\)/.exec(r.stderr)?.[1]
+}
+
+/** `aws ec2 …` against `node` (blocking; test/ebs/helpers.ts ec2Cli is the non-blocking one), with assertions that a call succeeds (its JSON) or fails with `code`. */
+export function ec2Calls (node: TestNode): {
+  ec2: (args: string[]) => CliResult
+  ok: (t: Test, args: string[]) => any
+  fails: (t: Test, args: string[], code: string, message?: RegExp) => void
+} {
+  const ec2 = (args: string[]): CliResult => aws(node, ['ec2', ...args])
+  return {
+    ec2,
+    ok: (t, args) => {
+      const r = ec2(args)
+      t.equal(r.status, 0, `${args[0]}: ${r.stderr}`)
+      return r.json
+    },
+    fails: (t, args, code, message) => {
+      const r = ec2(args)
+      t.not(r.status, 0, `${args[0]} fails`)
+      t.match(r.stderr, `(${code})`, `${args[0]} → ${code}`)
+      if (message !== undefined) t.match(r.stderr, message)
+    }
+  }
 }

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { aws, ROOT, startNode, type CliResult } from '../helpers/node.js'
-import { nbdUri, run, waitFor, zoneOf, type ToolResult } from '../ebs/helpers.js'
+import { aws, startNode } from '../helpers/node.js'
+import { ec2Calls } from './helpers.js'
+import { hiveAdmin, nbdUri, run, waitFor, zoneOf } from '../ebs/helpers.js'
 
 const node = await startNode({ caps: ['ec2', 'ebs', 's3'] })
 const scratch = mkdtempSync(join(tmpdir(), 'hive-image-import-'))
@@ -14,20 +14,7 @@ t.teardown(async () => {
   rmSync(scratch, { recursive: true, force: true })
 })
 
-const ec2 = (args: string[]): CliResult => aws(node, ['ec2', ...args])
-
-function ok (t: Test, args: string[]): any {
-  const r = ec2(args)
-  t.equal(r.status, 0, `${args[0]}: ${r.stderr}`)
-  return r.json
-}
-
-function fails (t: Test, args: string[], code: string, message?: RegExp): void {
-  const r = ec2(args)
-  t.not(r.status, 0, `${args[0]} fails`)
-  t.match(r.stderr, `(${code})`, `${args[0]} → ${code}`)
-  if (message !== undefined) t.match(r.stderr, message)
-}
+const { ec2, ok, fails } = ec2Calls(node)
 
 async function sh (t: Test, cmd: string, args: string[]): Promise<void> {
   const r = await run(cmd, args)
@@ -151,22 +138,9 @@ t.test('cancel-import-task: an active task goes deleting → deleted; an ended o
   fails(t, ['cancel-import-task', '--import-task-id', 'nope'], 'InvalidConversionTaskId.Malformed')
 })
 
-/** `hive admin ec2 …` as an operator runs it. */
-async function hiveAdmin (args: string[]): Promise<ToolResult> {
-  return await new Promise(resolve => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin/hive.js'), 'admin', 'ec2', ...args, '--data-dir', node.dataDir], {
-      cwd: ROOT, env: { ...process.env, HOME: node.home }, stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    p.on('close', status => resolve({ status, stdout, stderr }))
-  })
-}
 
 t.test('hive admin ec2 images import makes an available AMI of a local disk, with a progress bar', async t => {
-  const r = await hiveAdmin(['images', 'import', qcow2, '--name', 'admin-image', '--description', 'from the admin'])
+  const r = await hiveAdmin(node, ['images', 'import', qcow2, '--name', 'admin-image', '--description', 'from the admin'], 'ec2')
   t.equal(r.status, 0, `${r.stdout}${r.stderr}`)
   t.match(r.stdout, /importing .*disk\.qcow2 \[#+\] 100%/)
   const id = /^(ami-[0-9a-f]{17})$/m.exec(r.stdout)?.[1]
@@ -176,12 +150,12 @@ t.test('hive admin ec2 images import makes an available AMI of a local disk, wit
   t.match(image, { Name: 'admin-image', Description: 'from the admin', State: 'available', RootDeviceName: '/dev/xvda' })
   await compareWithSnapshot(t, qcow2, 'qcow2', image.BlockDeviceMappings[0].Ebs.SnapshotId)
 
-  const dup = await hiveAdmin(['images', 'import', qcow2, '--name', 'admin-image'])
+  const dup = await hiveAdmin(node, ['images', 'import', qcow2, '--name', 'admin-image'], 'ec2')
   t.equal(dup.status, 1)
   t.match(dup.stdout, /already in use by AMI/)
-  const missing = await hiveAdmin(['images', 'import', join(scratch, 'nothing.img'), '--name', 'x-image'])
+  const missing = await hiveAdmin(node, ['images', 'import', join(scratch, 'nothing.img'), '--name', 'x-image'], 'ec2')
   t.equal(missing.status, 2)
-  const usage = await hiveAdmin(['images', 'import', qcow2])
+  const usage = await hiveAdmin(node, ['images', 'import', qcow2], 'ec2')
   t.equal(usage.status, 2, 'no --name: usage')
   t.match(usage.stdout, /usage: hive admin ec2 images import/)
 })

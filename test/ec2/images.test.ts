@@ -1,24 +1,12 @@
 import t, { type Test } from 'tap'
-import { aws, startNode, type CliResult } from '../helpers/node.js'
+import { startNode } from '../helpers/node.js'
+import { ec2Calls } from './helpers.js'
 import { createVolume, qemuIo, snapshot, waitFor } from '../ebs/helpers.js'
 
 const node = await startNode({ caps: ['ec2', 'ebs', 's3'] })
 t.teardown(async () => { await node.stop() })
 
-const ec2 = (args: string[]): CliResult => aws(node, ['ec2', ...args])
-
-function ok (t: Test, args: string[]): any {
-  const r = ec2(args)
-  t.equal(r.status, 0, `${args[0]}: ${r.stderr}`)
-  return r.json
-}
-
-function fails (t: Test, args: string[], code: string, message?: RegExp): void {
-  const r = ec2(args)
-  t.not(r.status, 0, `${args[0]} fails`)
-  t.match(r.stderr, `(${code})`, `${args[0]} → ${code}`)
-  if (message !== undefined) t.match(r.stderr, message)
-}
+const { ec2, ok, fails } = ec2Calls(node)
 
 const rootMapping = (snapshotId: string, device = '/dev/xvda'): string => `DeviceName=${device},Ebs={SnapshotId=${snapshotId}}`
 
