@@ -1,47 +1,14 @@
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { Hypervisor, type DiskSpec, type QemuVm, type VmSpec } from '../../plugins/ec2/hypervisor.js'
+import { Hypervisor, type QemuVm, type VmSpec } from '../../plugins/ec2/hypervisor.js'
 import { buildSeed } from '../../plugins/ec2/seed.js'
-import { qemuNbd, skipVmTests, testImage, waitForConsole, type NbdExport } from '../helpers/guest.js'
+import { skipVmTests, testImage, vmFixture, waitForConsole } from '../helpers/guest.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'hive-image-'))
-const vms: QemuVm[] = []
-const exports: NbdExport[] = []
-t.teardown(async () => {
-  for (const vm of vms) if (!vm.hasExited) await vm.stop({ force: true }).catch(() => {})
-  for (const e of exports) await e.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
-
+const { dir, vms, volume, spec } = vmFixture(t, 'hive-image-')
 const GiB = 1024 * 1024 * 1024
-
-/** A raw volume served by qemu-nbd: blank, or holding a copy of `image` on a volume of `bytes`. */
-async function volume (id: string, bytes: number, image?: string): Promise<DiskSpec & { file: string }> {
-  const file = join(dir, `${id}.raw`)
-  if (image !== undefined) copyFileSync(image, file)
-  else writeFileSync(file, '')
-  truncateSync(file, bytes)
-  const e = await qemuNbd(file, join(dir, `${id}.nbd`), id)
-  exports.push(e)
-  return { id, nbdSocket: e.socket, exportName: id, file }
-}
-
-function spec (instanceId: string, rootDisk: DiskSpec, extra: Partial<VmSpec> = {}): VmSpec {
-  return {
-    instanceId,
-    vcpus: 1,
-    memoryMiB: 256,
-    rootDisk,
-    serialLog: join(dir, `${instanceId}.console`),
-    qmpSocket: join(dir, `${instanceId}.qmp`),
-    pidFile: join(dir, `${instanceId}.pid`),
-    ...extra
-  }
-}
 
 /** Milliseconds from asking for the VM to the guest's HIVE-GUEST-READY (to the console poll's 200 ms). */
 async function bootToReady (hv: Hypervisor, s: VmSpec): Promise<{ vm: QemuVm, ms: number }> {

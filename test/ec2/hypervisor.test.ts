@@ -1,45 +1,17 @@
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { Hypervisor, qemuArgs, type DiskSpec, type QemuVm, type VmSpec } from '../../plugins/ec2/hypervisor.js'
+import { Hypervisor, qemuArgs, type DiskSpec } from '../../plugins/ec2/hypervisor.js'
 import { QmpError } from '../../plugins/ec2/qmp.js'
-import { qemuNbd, skipVmTests, testGuest, waitForConsole, type NbdExport } from '../helpers/guest.js'
+import { skipVmTests, testGuest, vmFixture, waitForConsole } from '../helpers/guest.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'hive-hv-'))
-const vms: QemuVm[] = []
-const exports: NbdExport[] = []
-t.teardown(async () => {
-  for (const vm of vms) if (!vm.hasExited) await vm.stop({ force: true }).catch(() => {})
-  for (const e of exports) await e.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, vms, volume: nbdVolume, spec } = vmFixture(t, 'hive-hv-')
 
 /** A blank raw volume served by qemu-nbd. */
-async function volume (id: string, mib = 16): Promise<DiskSpec & { file: string }> {
-  const file = join(dir, `${id}.raw`)
-  writeFileSync(file, '')
-  truncateSync(file, mib * 1024 * 1024)
-  const e = await qemuNbd(file, join(dir, `${id}.nbd`), id)
-  exports.push(e)
-  return { id, nbdSocket: e.socket, exportName: id, file }
-}
-
-function spec (instanceId: string, rootDisk: DiskSpec, extra: Partial<VmSpec> = {}): VmSpec {
-  return {
-    instanceId,
-    vcpus: 1,
-    memoryMiB: 256,
-    rootDisk,
-    serialLog: join(dir, `${instanceId}.console`),
-    qmpSocket: join(dir, `${instanceId}.qmp`),
-    pidFile: join(dir, `${instanceId}.pid`),
-    ...extra
-  }
-}
+const volume = async (id: string, mib = 16): Promise<DiskSpec & { file: string }> => await nbdVolume(id, mib * 1024 * 1024)
 
 t.test('hypervisor - command line: NBD disks, seed CD-ROM, user network, escaped commas', async t => {
   const args = qemuArgs(spec('i-0abc', { id: 'vol-1', nbdSocket: '/run/ebs.sock', exportName: 'vol-1' }, {

@@ -1,8 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Test } from 'tap'
+import type { DiskSpec, QemuVm, VmSpec } from '../../plugins/ec2/hypervisor.js'
 import { ROOT } from './node.js'
 
 /** Set HIVE_SKIP_VM_TESTS=1 to skip the tests that boot guests under QEMU (CI runs them). */
@@ -107,5 +110,50 @@ export async function waitForConsole (path: string, pattern: RegExp, opts: { cou
     if (hits.length >= (opts.count ?? 1)) return hits[hits.length - 1]
     if (Date.now() > deadline) throw new Error(`no ${String(pattern)} on the console; it says:\n${text}`)
     await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+export interface VmFixture {
+  dir: string
+  /** VMs to stop at teardown. */
+  vms: QemuVm[]
+  /** A raw volume served by qemu-nbd: blank, or holding a copy of `image`, of `bytes`. */
+  volume: (id: string, bytes: number, image?: string) => Promise<DiskSpec & { file: string }>
+  /** A VmSpec with its sockets, pid file and console in the fixture's directory. */
+  spec: (instanceId: string, rootDisk: DiskSpec, extra?: Partial<VmSpec>) => VmSpec
+}
+
+/** A scratch directory for hypervisor tests: its volumes and VMs are stopped and it is removed at teardown. */
+export function vmFixture (t: Test, prefix: string): VmFixture {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  const vms: QemuVm[] = []
+  const exports: NbdExport[] = []
+  t.teardown(async () => {
+    for (const vm of vms) if (!vm.hasExited) await vm.stop({ force: true }).catch(() => {})
+    for (const e of exports) await e.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return {
+    dir,
+    vms,
+    volume: async (id, bytes, image) => {
+      const file = join(dir, `${id}.raw`)
+      if (image !== undefined) copyFileSync(image, file)
+      else writeFileSync(file, '')
+      truncateSync(file, bytes)
+      const e = await qemuNbd(file, join(dir, `${id}.nbd`), id)
+      exports.push(e)
+      return { id, nbdSocket: e.socket, exportName: id, file }
+    },
+    spec: (instanceId, rootDisk, extra = {}) => ({
+      instanceId,
+      vcpus: 1,
+      memoryMiB: 256,
+      rootDisk,
+      serialLog: join(dir, `${instanceId}.console`),
+      qmpSocket: join(dir, `${instanceId}.qmp`),
+      pidFile: join(dir, `${instanceId}.pid`),
+      ...extra
+    })
   }
 }
