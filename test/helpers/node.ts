@@ -47,21 +47,24 @@ export async function startNode (opts: TestNodeOptions = {}): Promise<TestNode> 
   let out = ''
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   const [endpoint, natsUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hive serve did not start:\n${out}`)), 60_000)
-    proc.once('exit', code => { clearTimeout(timer); reject(new Error(`hive serve exited ${String(code)}:\n${out}`)) })
+    const early = (code: number | null): void => { clearTimeout(timer); reject(new Error(`hive serve exited ${String(code)}:\n${out}`)) }
+    proc.once('exit', early)
+    // Removed once seen: the node logs to stderr for the rest of its life.
     const check = (): void => {
       const m = /serving (https?:\/\/[\d.]+:\d+) on nats (\S+)/.exec(out)
       if (m === null) return
       clearTimeout(timer)
-      proc.removeAllListeners('exit')
+      proc.off('exit', early)
+      proc.stderr?.off('data', check)
       const joinUrl = join(dataDir, 'nats-url')
       resolve([m[1], existsSync(joinUrl) ? readFileSync(joinUrl, 'utf8').trim() : m[2]])
     }
     proc.stderr?.on('data', check)
   })
   const config = JSON.parse(readFileSync(join(dataDir, 'hive.json'), 'utf8')) as Record<string, string>
-  const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   return {
     endpoint,
     natsUrl,
