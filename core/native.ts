@@ -22,7 +22,7 @@ interface NativeWal {
   readonly lastSequence: number
   readonly syncs: number
   readonly batches: number
-  append: (type: number, data: Uint8Array) => number
+  append: (type: number, data: Uint8Array, head?: Uint8Array) => number
   deleteUpTo: (sequence: number) => void
   close: (done: (err: Error | null) => void) => void
   ref: () => void
@@ -265,15 +265,19 @@ export class Wal {
     return (await this.appendLocated(type, data)).sequence
   }
 
-  /** As append; resolves with where the record landed, from which readWalRecord can read it back. */
-  async appendLocated (type: number, data: Uint8Array): Promise<WalLocation> {
+  /**
+   * As append; resolves with where the record landed, from which readWalRecord can read it back.
+   * The payload is `head` (when given) followed by `data`: a small header needs no copy of the data.
+   */
+  async appendLocated (type: number, data: Uint8Array, head?: Uint8Array): Promise<WalLocation> {
     if (this.#closed) throw new Error('the WAL is closed')
     if (!Number.isInteger(type) || type < 0 || type > 255) throw new RangeError('type must be 0–255')
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array (Buffer)')
+    if (head !== undefined && !(head instanceof Uint8Array)) throw new TypeError('head must be a Uint8Array (Buffer)')
     return await new Promise<WalLocation>((resolve, reject) => {
       if (this.#pending.size === 0) this.#native.ref()
-      const seq = this.#native.append(type, data)
-      this.#pending.set(seq, { length: data.length, resolve, reject })
+      const seq = head === undefined ? this.#native.append(type, data) : this.#native.append(type, data, head)
+      this.#pending.set(seq, { length: (head?.length ?? 0) + data.length, resolve, reject })
     })
   }
 

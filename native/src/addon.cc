@@ -295,8 +295,16 @@ class Wal : public Napi::ObjectWrap<Wal> {
     }
     auto type = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
     auto bytes = info[1].As<Napi::Uint8Array>();
+    // An optional head goes before the data in the one payload: a caller's header needs no JS copy.
+    std::vector<uint8_t> payload;
+    if (info.Length() > 2 && info[2].IsTypedArray()) {
+      auto head = info[2].As<Napi::Uint8Array>();
+      payload.reserve(head.ByteLength() + bytes.ByteLength());
+      payload.insert(payload.end(), head.Data(), head.Data() + head.ByteLength());
+    }
+    payload.insert(payload.end(), bytes.Data(), bytes.Data() + bytes.ByteLength());
     OnDurable tsfn = tsfn_;
-    uint64_t seq = wal_->Append(type, bytes.Data(), bytes.ByteLength(),
+    uint64_t seq = wal_->Append(type, std::move(payload),
                                 [tsfn](uint64_t sequence, const std::string& error, const hive::WalLocation& at) mutable {
                                   tsfn.NonBlockingCall(new Durable{sequence, error, at});
                                 });

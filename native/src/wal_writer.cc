@@ -154,7 +154,11 @@ bool WalWriter::Recover(std::string* error) {
 }
 
 uint64_t WalWriter::Append(uint8_t type, const uint8_t* data, size_t len, Callback done) {
-  Pending pending{0, type, std::vector<uint8_t>(data, data + len), std::move(done), {}};
+  return Append(type, std::vector<uint8_t>(data, data + len), std::move(done));
+}
+
+uint64_t WalWriter::Append(uint8_t type, std::vector<uint8_t> payload, Callback done) {
+  Pending pending{0, type, std::move(payload), std::move(done), {}};
   bool queued = false;
   uint64_t sequence = 0;
   {

@@ -54,6 +54,8 @@ class WalWriter {
   // append with sequence 0 (also returned) and the error. After Close, done(0, error, {}) runs at once
   // on the calling thread.
   uint64_t Append(uint8_t type, const uint8_t* data, size_t len, Callback done);
+  // As above, taking the payload it would otherwise copy.
+  uint64_t Append(uint8_t type, std::vector<uint8_t> payload, Callback done);
 
   // Removes from the log, oldest first, each segment whose records all have sequence ≤ `sequence` (a
   // checkpoint); never the segment being written. A few removed files are kept as *.free for new

@@ -27,6 +27,18 @@ t.test('wal read-at - appendLocated then readWalRecord returns each payload, 0 B
     'readWal finds every record where appendLocated said it was')
 })
 
+t.test('wal read-at - appendLocated with a head: the record is head then data, its length both', async t => {
+  const dir = tempDir(t, 'hive-wal-head-')
+  const wal = Wal.open(dir)
+  const head = Buffer.from([3, 0, 0x61, 0x62, 0x63])
+  const data = payload(7, 70_000)
+  const at = await wal.appendLocated(1, data, head)
+  t.equal(at.length, head.length + data.length)
+  t.ok((await readWalRecord(dir, at)).equals(Buffer.concat([head, data])))
+  await wal.close()
+  t.ok((await readWal(dir))[0].data.equals(Buffer.concat([head, data])), 'replayed the same')
+})
+
 t.test('wal read-at - a flipped byte or a wrong sequence → WAL_CORRUPT', async t => {
   const dir = tempDir(t, 'hive-wal-read-at-')
   const wal = Wal.open(dir)
