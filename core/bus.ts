@@ -102,6 +102,11 @@ export class Bus {
     }
   }
 
+  /** Whether this node serves the action itself (a request for it never crosses NATS). */
+  servesLocally (service: string, action: string): boolean {
+    return this.local.has(`${service}.${action}`)
+  }
+
   /**
    * Runs the action, on this node when it serves it — request bodies and responses (an S3 object)
    * then never cross NATS, whose max_payload would cap them — else on a node that does.

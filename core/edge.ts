@@ -1,11 +1,14 @@
+import type { Readable } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Bus } from './bus.js'
 import type { CredentialsProvider } from './credentials.js'
 import { AwsError, CoreErrors } from './errors.js'
 import type { HttpRequest, HttpResponse } from './http.js'
+import type { Operation } from './model.js'
 import { pathStyle } from './protocols/rest-xml.js'
 import type { ServiceEntry, ServiceRegistry } from './services.js'
 import { credentialScopeOf, verifySigV4 } from './sigv4.js'
+import { arrivingBody, collectBody, registerBodyStreaming, streamedBodyOf } from './streamed-body.js'
 
 export interface EdgeOptions {
   bus: Bus
@@ -28,10 +31,15 @@ export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
+  registerBodyStreaming(app)
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const started = process.hrtime.bigint()
     const req = toHttpRequest(request)
-    const { res, action } = await handle(req, request.id, opts, request)
+    const streamed = streamedBodyOf(request)
+    const { res, action } = await handle(req, request.id, opts, request, streamed)
+    // A handler that failed before reading all of a streamed body: the rest is read and dropped,
+    // so the connection can carry the answer and the next request.
+    if (streamed !== undefined && !streamed.readableEnded) streamed.resume()
     send(reply, res)
     request.log.info({ action, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'aws request')
     // An async handler that resolves to nothing makes fastify end the reply empty: a streamed body
@@ -69,14 +77,21 @@ export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
   })
 }
 
-async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, request: FastifyRequest): Promise<{ res: HttpResponse, action?: string }> {
+async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, request: FastifyRequest, streamed?: Readable): Promise<{ res: HttpResponse, action?: string }> {
   let entry: ServiceEntry | undefined
   let action: string | undefined
   try {
     const service = credentialScopeOf(req)?.service ?? opts.services.guess(req)
     entry = opts.services.get(service)
     if (entry === undefined) throw CoreErrors.unknownService(service)
-    const auth = await verifySigV4(req, opts.credentials, { protocol: entry.model.metadata.protocol, region: opts.region })
+    const length = Number(req.headers['content-length'])
+    let stream: { member: string, body: Readable } | undefined
+    if (streamed !== undefined) {
+      const member = streamingMember(service, entry, req, opts.bus)
+      if (member === undefined) req = { ...req, body: await collectBody(streamed, length) }
+      else stream = { member, body: streamed }
+    }
+    const auth = await verifySigV4(req, opts.credentials, { protocol: entry.model.metadata.protocol, region: opts.region, payloadFollows: stream !== undefined })
     // aws-chunked trailers (x-amz-checksum-crc32 …) bind to their members as the same headers would.
     const signed = auth.body === req.body && auth.trailers === undefined
       ? req
@@ -91,17 +106,43 @@ async function handle (req: HttpRequest, requestId: string, opts: EdgeOptions, r
       }
       throw CoreErrors.dryRunOperation()
     }
+    if (stream !== undefined) input[stream.member] = arrivingBody(stream.body, length, auth.payloadSha256)
     const output = await opts.bus.request(service, operation.name, input, {
       requestId,
       region: auth.region,
       accountId: auth.credentials.principal.accountId,
       principalArn: auth.credentials.principal.arn
-    })
+    }, stream === undefined ? undefined : STREAMED_TIMEOUT_MS + length / MIN_UPLOAD_BYTES_PER_MS)
     return { res: entry.protocol.serialize(entry.model, operation, output, { requestId }), action }
   } catch (e) {
     if (!(e instanceof AwsError)) request.log.error({ err: e, action }, 'unexpected failure')
     return { res: renderError(opts.services, entry, e instanceof AwsError ? e : CoreErrors.internal(), requestId), action }
   }
+}
+
+/** A streamed upload's action may take this long plus the time to receive its body at 1 MB/s. */
+const STREAMED_TIMEOUT_MS = 60_000
+const MIN_UPLOAD_BYTES_PER_MS = 1000
+
+/**
+ * The member a streamed body goes into: the operation's blob payload when it streams (PutObject,
+ * UploadPart) and this node runs the action. Undefined sends the body the usual way, whole — also
+ * when the request cannot be parsed, so its error comes in the usual order (after SigV4).
+ */
+function streamingMember (service: string, entry: ServiceEntry, req: HttpRequest, bus: Bus): string | undefined {
+  if (entry.model.metadata.protocol !== 'rest-xml') return undefined
+  let operation: Operation
+  try {
+    const bucket = virtualHostBucket(req.headers.host)
+    operation = entry.protocol.parse(entry.model, bucket === undefined ? req : pathStyle(req, bucket)).operation
+  } catch {
+    return undefined
+  }
+  if (operation.input === undefined || !bus.servesLocally(service, operation.name)) return undefined
+  const shape = entry.model.shape(operation.input.shape)
+  const ref = shape.payload === undefined ? undefined : shape.members?.[shape.payload]
+  if (ref === undefined || entry.model.shape(ref.shape).type !== 'blob') return undefined
+  return ref.streaming === true || entry.model.shape(ref.shape).streaming === true ? shape.payload : undefined
 }
 
 /**

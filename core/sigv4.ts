@@ -20,6 +20,7 @@ import { AwsError } from './errors.js'
 import type { HttpRequest } from './http.js'
 import type { Credentials, CredentialsProvider } from './credentials.js'
 import { decodeAwsChunked } from './sigv4-streaming.js'
+import type { PayloadSha256 } from './streamed-body.js'
 
 export interface SigV4Result {
   /** From the credential scope, e.g. 'ec2', 's3', 'ssm', 'iam', 'sts', 'ebs'. */
@@ -35,6 +36,8 @@ export interface SigV4Result {
    */
   trailers?: Record<string, string>
   presigned: boolean
+  /** With `payloadFollows`: the SHA-256 the streamed body must have, and the error when it has not. */
+  payloadSha256?: PayloadSha256
 }
 
 export interface VerifyOptions {
@@ -48,6 +51,11 @@ export interface VerifyOptions {
   protocol?: ProtocolName
   /** The region this endpoint serves: a credential scoped to another one is refused, as AWS does. */
   region?: string
+  /**
+   * The body is not in `req` but streams to the handler (streamed-body.ts): a signed SHA-256 is
+   * then returned as `payloadSha256`, for the stream to check at its end.
+   */
+  payloadFollows?: boolean
 }
 
 const ALGORITHM = 'AWS4-HMAC-SHA256'
@@ -443,13 +451,14 @@ export async function verifySigV4 (req: HttpRequest, provider: CredentialsProvid
     if (unsigned.length > 0) throw errors.unsignedHeaders(unsigned)
   }
 
-  const payload = verifiedPayload(req, signed, key, errors)
+  const payload = opts.payloadFollows === true ? followingPayload(req, signed, errors) : verifiedPayload(req, signed, key, errors)
   return {
     service,
     region,
     credentials,
     body: payload.body,
     ...(payload.trailers === undefined ? {} : { trailers: payload.trailers }),
+    ...(payload.sha256 === undefined ? {} : { payloadSha256: payload.sha256 }),
     presigned: signed.presigned
   }
 }
@@ -474,9 +483,17 @@ function sameSessionToken (expected: string | undefined, provided: string | unde
   return sameSignature(expected, provided)
 }
 
-function verifiedPayload (
-  req: HttpRequest, signed: SignedRequest, key: Buffer, errors: AuthErrors
-): { body: Buffer, trailers?: Record<string, string> } {
+/** The payload mode of a body that streams after verification: only a plain hash can be checked on the way. */
+interface Payload { body: Buffer, trailers?: Record<string, string>, sha256?: PayloadSha256 }
+
+function followingPayload (req: HttpRequest, signed: SignedRequest, errors: AuthErrors): Payload {
+  const claimed = signed.contentSha256
+  if (claimed === undefined || claimed === UNSIGNED_PAYLOAD) return { body: req.body }
+  if (!/^[0-9a-fA-F]{64}$/.test(claimed)) throw errors.badContentSha256(claimed)
+  return { body: req.body, sha256: { expected: claimed, mismatch: computed => errors.contentMismatch(claimed, computed) } }
+}
+
+function verifiedPayload (req: HttpRequest, signed: SignedRequest, key: Buffer, errors: AuthErrors): Payload {
   const claimed = signed.contentSha256
   if (claimed === undefined || claimed === UNSIGNED_PAYLOAD) return { body: req.body }
   const streaming = claimed === STREAMING_SIGNED || claimed === STREAMING_SIGNED_TRAILER || claimed === STREAMING_UNSIGNED_TRAILER

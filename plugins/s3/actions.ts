@@ -9,6 +9,7 @@ import type { BlobStore } from './blobs.js'
 import { BUCKET_ACTIONS, bucketHandlers } from './buckets.js'
 import type { Catalog } from './catalog.js'
 import { LISTING_ACTIONS, listingHandlers } from './listing.js'
+import type { Md5Worker } from './md5-worker.js'
 import { MULTIPART_ACTIONS, multipartHandlers } from './multipart.js'
 import { OBJECT_ACTIONS, objectHandlers } from './objects.js'
 import { TAGGING_ACTIONS, taggingHandlers } from './tagging.js'
@@ -17,6 +18,7 @@ import { TAGGING_ACTIONS, taggingHandlers } from './tagging.js'
 export interface S3Deps {
   catalog: Catalog
   blobs: BlobStore
+  md5: Md5Worker
   node: NodeInfo
   log: Logger
 }

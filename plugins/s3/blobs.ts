@@ -41,6 +41,10 @@ const MAX_SHARD = 1024 * 1024
  */
 const PUT_STRIPES_IN_FLIGHT = 64
 const READ_STRIPES_IN_FLIGHT = 16
+/** Stripes of a streamed body being written at once: what a streamed PUT holds in memory. */
+const STREAM_STRIPES_IN_FLIGHT = 8
+/** Stripe buffers kept for the next streamed PUTs: a few PUTs' worth in flight. */
+const SPARE_STRIPES = 4 * STREAM_STRIPES_IN_FLIGHT
 
 /** HIVE_S3_FREE_GRACE_MS: 0 frees at once (tests that measure reclaimed space). */
 const FREE_GRACE_MS = Number(process.env.HIVE_S3_FREE_GRACE_MS ?? 30_000)
@@ -86,8 +90,81 @@ export class BlobStore {
     const ref: BlobRef = { id: randomBytes(12).toString('hex'), size: body.length, k, m, shardSize, stripes: [] }
     const count = Math.ceil(body.length / (k * shardSize))
     ref.stripes = new Array<string[]>(count)
-    await inParallel(count, PUT_STRIPES_IN_FLIGHT, async s => { ref.stripes[s] = await this.putStripe(ref, s, body) })
+    await inParallel(count, PUT_STRIPES_IN_FLIGHT, async s => {
+      const { start, length } = stripeSpan(ref, s)
+      ref.stripes[s] = await this.putStripe(ref, s, body.subarray(start, start + length))
+    })
     return ref
+  }
+
+  /**
+   * Stores a body that is still arriving as one blob: each stripe is written as soon as it is
+   * filled, and at most STREAM_STRIPES_IN_FLIGHT stripes are held at once — reading waits for a
+   * write to finish. `onStripe` sees each stripe's bytes, in order, on a SharedArrayBuffer (for
+   * hashing on another thread: md5-worker.ts), which is reused once it resolves and the stripe is
+   * durable. A failure of the source or of a write frees what was written and rethrows.
+   */
+  async putStream (source: AsyncIterable<Uint8Array>, onStripe: (stripe: Uint8Array) => Promise<void>): Promise<BlobRef> {
+    const { k, m } = this.code()
+    const shardSize = Math.min(MAX_SHARD, Math.max(4096, this.bus.maxPayload - 64 * 1024))
+    const ref: BlobRef = { id: randomBytes(12).toString('hex'), size: 0, k, m, shardSize, stripes: [] }
+    const stripeBytes = k * shardSize
+    const writing = new Set<Promise<void>>()
+    let failure: unknown
+    let stripe = this.takeStripe(stripeBytes)
+    let filled = 0
+    const write = (buffer: Buffer, length: number): void => {
+      const s = ref.stripes.length
+      ref.stripes.push([])
+      const data = buffer.subarray(0, length)
+      const w = Promise.all([onStripe(data), this.putStripe(ref, s, data)]).then(([, targets]) => { ref.stripes[s] = targets }, e => { failure ??= e })
+        .finally(() => { writing.delete(w); this.giveStripe(buffer) })
+      writing.add(w)
+    }
+    try {
+      for await (const chunk of source) {
+        ref.size += chunk.length
+        for (let at = 0; at < chunk.length;) {
+          const n = Math.min(stripeBytes - filled, chunk.length - at)
+          stripe.set(chunk.subarray(at, at + n), filled)
+          filled += n
+          at += n
+          if (filled === stripeBytes) {
+            write(stripe, filled)
+            stripe = this.takeStripe(stripeBytes)
+            filled = 0
+          }
+        }
+        while (writing.size >= STREAM_STRIPES_IN_FLIGHT) await Promise.race(writing)
+        if (failure !== undefined) throw failure
+      }
+      if (filled > 0) write(stripe, filled)
+      else this.giveStripe(stripe)
+      await Promise.all(writing)
+      if (failure !== undefined) throw failure
+      return ref
+    } catch (e) {
+      await Promise.all(writing)
+      // Stripes not written have no targets, so nothing of theirs is freed (a half-written one's shards are heal's).
+      await this.free([ref]).catch(() => {})
+      throw e
+    }
+  }
+
+  /**
+   * Stripe buffers of streamed PUTs, reused once their stripe is hashed and durable (its shards are
+   * copied by then: into the WAL's record, or a message to another node that has answered): a
+   * 64 MiB PUT would otherwise leave 64 MiB of garbage per PUT for the collector.
+   */
+  private readonly spareStripes: Buffer[] = []
+
+  private takeStripe (bytes: number): Buffer {
+    const spare = this.spareStripes.pop()
+    return spare !== undefined && spare.length === bytes ? spare : Buffer.from(new SharedArrayBuffer(bytes))
+  }
+
+  private giveStripe (buffer: Buffer): void {
+    if (this.spareStripes.length < SPARE_STRIPES) this.spareStripes.push(buffer)
   }
 
   /** Bytes [start, end) of the concatenation of `blobs` (a multipart object's parts, in order). */
@@ -102,20 +179,18 @@ export class BlobStore {
   }
 
   /**
-   * Bytes [start, end) of `blobs` as a stream of stripe-sized chunks, READ_STRIPES_IN_FLIGHT stripes
-   * read ahead: a large GET starts sending at once and holds a few stripes in memory, not the
-   * object. The first stripe is read before this resolves, so an object that cannot be read fails
-   * as a response, not as a cut connection.
+   * Bytes [start, end) of `blobs` as a stream of the stripes' data shards (views, never copied),
+   * READ_STRIPES_IN_FLIGHT stripes read ahead: a large GET starts sending at once and holds a few
+   * stripes in memory, not the object. The first stripe is read before this resolves, so an object
+   * that cannot be read fails as a response, not as a cut connection.
    */
   async stream (blobs: BlobRef[], start: number, end: number): Promise<Readable> {
     const spans = spansOf(blobs, start, end)
-    const chunk = async (i: number): Promise<Buffer> => {
+    const chunk = async (i: number): Promise<Buffer[]> => {
       const { ref, s, from, to, shardLength } = spans[i]
-      const out = Buffer.allocUnsafe(to - from)
-      copyFromShards(await this.readStripe(ref, s), shardLength, from, to - from, out, 0)
-      return out
+      return shardViews(await this.readStripe(ref, s), shardLength, from, to - from)
     }
-    const ahead: Array<Promise<Buffer>> = []
+    const ahead: Array<Promise<Buffer[]>> = []
     const fill = (next: number): void => {
       while (ahead.length < READ_STRIPES_IN_FLIGHT && next + ahead.length < spans.length) {
         const p = chunk(next + ahead.length)
@@ -124,12 +199,12 @@ export class BlobStore {
       }
     }
     fill(0)
-    const first = spans.length === 0 ? Buffer.alloc(0) : await (ahead.shift() as Promise<Buffer>)
+    const first = spans.length === 0 ? [] : await (ahead.shift() as Promise<Buffer[]>)
     async function * chunks (): AsyncGenerator<Buffer> {
-      yield first
+      yield * first
       for (let i = 1; i < spans.length; i++) {
         fill(i)
-        yield await (ahead.shift() as Promise<Buffer>)
+        yield * await (ahead.shift() as Promise<Buffer[]>)
       }
     }
     return Readable.from(chunks(), { objectMode: false })
@@ -231,19 +306,20 @@ export class BlobStore {
     return c
   }
 
-  private async putStripe (ref: BlobRef, s: number, body: Uint8Array): Promise<string[]> {
+  /** Codes and writes stripe `s`, whose data bytes are `stripe`; resolves to the targets of its shards. */
+  private async putStripe (ref: BlobRef, s: number, stripe: Uint8Array): Promise<string[]> {
     const { k, m } = ref
-    const { start, length, shardLength } = stripeSpan(ref, s)
+    const shardLength = Math.ceil(stripe.length / k)
     const data: Uint8Array[] = []
     for (let i = 0; i < k; i++) {
-      const a = start + i * shardLength
-      const b = Math.min(start + length, a + shardLength)
+      const a = i * shardLength
+      const b = Math.min(stripe.length, a + shardLength)
       if (b - a === shardLength) {
-        data.push(body.subarray(a, b))
+        data.push(stripe.subarray(a, b))
       } else {
         // The stripe's tail: zero-padded to the shard length (the padding is never returned).
         const padded = Buffer.alloc(shardLength)
-        if (b > a) padded.set(body.subarray(a, b))
+        if (b > a) padded.set(stripe.subarray(a, b))
         data.push(padded)
       }
     }
@@ -274,6 +350,21 @@ function spansOf (blobs: BlobRef[], start: number, end: number): Array<{ ref: Bl
     base += ref.size
   }
   return spans
+}
+
+/** Views of `length` data bytes from offset `at` of a stripe whose data shards are `shardLength` long. */
+function shardViews (shards: Uint8Array[], shardLength: number, at: number, length: number): Buffer[] {
+  const views: Buffer[] = []
+  for (let done = 0; done < length;) {
+    const pos = at + done
+    const i = Math.floor(pos / shardLength)
+    const off = pos - i * shardLength
+    const n = Math.min(shardLength - off, length - done)
+    const shard = shards[i]
+    views.push(Buffer.from(shard.buffer, shard.byteOffset + off, n))
+    done += n
+  }
+  return views
 }
 
 /** Copies `length` data bytes from offset `at` of a stripe whose data shards are `shardLength` long. */

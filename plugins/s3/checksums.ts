@@ -9,6 +9,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import { crc32c } from '../../core/index.js'
 import { S3Errors } from './errors.js'
+import type { Md5Stream } from './md5-worker.js'
 
 export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256'
 
@@ -61,6 +62,11 @@ export function checksumOf (algorithm: ChecksumAlgorithm, data: Uint8Array): str
   return digestOf(algorithm, data).toString('base64')
 }
 
+function localMd5 (): Md5Stream {
+  const h = createHash('md5')
+  return { update: async data => { h.update(data) }, digest: async () => h.digest('hex') }
+}
+
 export function md5Hex (data: Uint8Array): string {
   return createHash('md5').update(data).digest('hex')
 }
@@ -73,7 +79,7 @@ function decodeBase64 (value: string, bytes: number): Buffer | undefined {
 }
 
 /** Checks Content-MD5 when present: InvalidDigest when it is no MD5, BadDigest when it is another body's. */
-export function verifyContentMd5 (given: string | undefined, body: Uint8Array, md5hex: string): void {
+export function verifyContentMd5 (given: string | undefined, md5hex: string): void {
   if (given === undefined) return
   const sent = decodeBase64(given.trim(), 16)
   if (sent === undefined) throw S3Errors.invalidDigest(given)
@@ -103,17 +109,43 @@ export function sentChecksum (input: ChecksumMembers): Checksum | undefined {
 }
 
 /**
- * Verifies the checksum sent with `body` and returns the one to store: the sent one, else one
- * computed for `algorithm` (x-amz-sdk-checksum-algorithm, or the multipart upload's) — which is
- * also how a checksum sent as an aws-chunked trailer is kept, since trailers do not reach handlers.
+ * An upload's digests, fed the body as it arrives (whole, or chunk by chunk when it streams): its
+ * MD5 (the ETag) and the checksum to store — the one sent, verified, else one computed for
+ * `algorithm` (x-amz-sdk-checksum-algorithm, or the multipart upload's), which is also how a
+ * checksum sent as an aws-chunked trailer is kept, since trailers do not reach handlers. A sent
+ * checksum that is malformed fails at construction, before the body is read.
  */
-export function uploadChecksum (input: ChecksumMembers, body: Uint8Array, algorithm?: ChecksumAlgorithm): Checksum | undefined {
-  const sent = sentChecksum(input)
-  if (sent !== undefined) {
-    if (checksumOf(sent.algorithm, body) !== sent.value) throw S3Errors.checksumMismatch(sent.algorithm)
-    return sent
+export class UploadDigest {
+  size = 0
+  private readonly md5: Md5Stream
+  private readonly sent: Checksum | undefined
+  private readonly hasher: ChecksumHasher | undefined
+
+  /** `md5`: where the MD5 is computed (md5-worker.ts, for streamed bodies); by default here. */
+  constructor (private readonly input: ChecksumMembers & { ContentMD5?: string }, algorithm?: ChecksumAlgorithm, md5?: Md5Stream) {
+    this.sent = sentChecksum(input)
+    const a = this.sent?.algorithm ?? algorithm
+    this.hasher = a === undefined ? undefined : new ChecksumHasher(a)
+    this.md5 = md5 ?? localMd5()
   }
-  return algorithm === undefined ? undefined : { algorithm, value: checksumOf(algorithm, body) }
+
+  /** Feeds the next bytes; resolves once the MD5 is done with them (they may be reused then). */
+  async update (chunk: Uint8Array): Promise<void> {
+    this.size += chunk.length
+    this.hasher?.update(chunk)
+    await this.md5.update(chunk)
+  }
+
+  /** The MD5 (hex) and checksum of everything fed; BadDigest, InvalidDigest or a checksum mismatch when they disagree with what was sent. */
+  async finish (): Promise<{ md5: string, checksum: Checksum | undefined }> {
+    const md5 = await this.md5.digest()
+    verifyContentMd5(this.input.ContentMD5, md5)
+    if (this.hasher === undefined) return { md5, checksum: undefined }
+    const value = this.hasher.digest().toString('base64')
+    if (this.sent === undefined) return { md5, checksum: { algorithm: this.hasher.algorithm, value } }
+    if (value !== this.sent.value) throw S3Errors.checksumMismatch(this.sent.algorithm)
+    return { md5, checksum: this.sent }
+  }
 }
 
 /** The output member for a checksum (`{ ChecksumCRC32: '…' }`), or nothing. */

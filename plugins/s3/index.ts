@@ -9,6 +9,7 @@ import { S3_ACTIONS, s3Handlers } from './actions.js'
 import { s3Admin } from './admin.js'
 import { BlobStore, parseCode } from './blobs.js'
 import { Catalog } from './catalog.js'
+import { Md5Worker } from './md5-worker.js'
 import { Healer } from './heal.js'
 import { serveInternal } from './internal.js'
 import { followClusterCode, Ring } from './ring.js'
@@ -37,8 +38,10 @@ export default defineCapability({
     const blobs = new BlobStore(hive.bus, ring, () => parseCode(code.current()))
     const healer = new Healer(node.nodeId, catalog, blobs, shards, hive.log)
     healer.start(hive.bus)
+    const md5 = new Md5Worker()
     app.addHook('onClose', async () => {
       await healer.close()
+      await md5.close()
       ring.close()
       code.stop()
       await catalog.close()
@@ -47,7 +50,7 @@ export default defineCapability({
     serveInternal(hive.bus, catalog, blobs, old => {
       blobs.free(old.blobs).catch(err => { hive.log.warn({ err }, 'freeing a replaced internal object failed') })
     })
-    for (const [action, handler] of Object.entries(s3Handlers({ catalog, blobs, node, log: hive.log }))) {
+    for (const [action, handler] of Object.entries(s3Handlers({ catalog, blobs, md5, node, log: hive.log }))) {
       hive.serve('s3', action, handler)
     }
   }

@@ -12,18 +12,19 @@
  * algorithm, its checksum is composite the same way (checksums.ts).
  */
 import { randomBytes } from 'node:crypto'
+import type { Readable } from 'node:stream'
 import { RevisionConflict, type ActionContext, type ActionHandler, type ActionSpec } from '../../core/index.js'
 import type { S3Deps } from './actions.js'
 import { requireBucket } from './buckets.js'
 import type { Catalog, ObjectRecord, PartRecord, UploadRecord } from './catalog.js'
 import {
-  checksumMembers, checksumOf, compositeChecksum, md5Hex, memberChecksum, uploadChecksum, verifyContentMd5,
+  checksumMembers, checksumOf, compositeChecksum, md5Hex, memberChecksum,
   type ChecksumMembers
 } from './checksums.js'
 import { S3Errors } from './errors.js'
 import { checkEncodingType, checkMax, compareUtf8 } from './listing.js'
 import {
-  algorithmOf, checkKey, checkMetadata, checkStorageClass, contentHeadersOf, copySource, freeBlobs, readObject,
+  algorithmOf, checkKey, checkMetadata, checkStorageClass, contentHeadersOf, copySource, freeBlobs, readObject, storeUpload,
   type ContentHeaderInput
 } from './objects.js'
 import { parseTaggingHeader } from './tagging.js'
@@ -139,7 +140,8 @@ interface CreateInput extends ContentHeaderInput {
 
 interface UploadPartInput extends UploadInput, ChecksumMembers {
   PartNumber: number
-  Body?: Buffer
+  /** A stream when the edge streams a large body (core streamed-body.ts). */
+  Body?: Buffer | Readable
   ContentMD5?: string
   ChecksumAlgorithm?: string
 }
@@ -242,17 +244,15 @@ export function multipartHandlers (deps: S3Deps): Record<string, ActionHandler> 
       const input = raw as unknown as UploadPartInput
       checkPartNumber(input.PartNumber)
       const upload = await open(input, ctx)
-      const body = input.Body ?? Buffer.alloc(0)
-      const md5 = md5Hex(body)
-      verifyContentMd5(input.ContentMD5, body, md5)
-      const checksum = uploadChecksum(input, body, algorithmOf(input.ChecksumAlgorithm) ?? upload.checksumAlgorithm)
+      const { refs, size, md5, checksum } = await storeUpload(deps, input, input.Body, algorithmOf(input.ChecksumAlgorithm) ?? upload.checksumAlgorithm)
       const part: PartRecord = {
         partNumber: input.PartNumber,
-        size: body.length,
+        size,
         etag: `"${md5}"`,
         lastModified: new Date().toISOString(),
         ...(checksum === undefined ? {} : { checksum }),
-        blob: await blobs.put(body)
+        // An empty part is a blob of no stripes: every part has one.
+        blob: refs[0] ?? await blobs.put(Buffer.alloc(0))
       }
       await storePart(deps, upload, part)
       return { ETag: part.etag, ...checksumMembers(checksum) }

@@ -9,14 +9,15 @@
  * with 412; then If-None-Match (else If-Modified-Since) answers 304 to GET/HEAD — and 412 to the
  * x-amz-copy-source-if-* conditions of a copy. Dates compare at the second, HTTP dates' precision.
  */
+import { Readable } from 'node:stream'
 import type { ActionContext, ActionHandler, ActionSpec } from '../../core/index.js'
 import type { S3Deps } from './actions.js'
 import type { BlobRef } from './blobs.js'
 import { requireBucket } from './buckets.js'
 import type { ContentHeaders, ObjectRecord, Tag } from './catalog.js'
 import {
-  ChecksumHasher, checksumMembers, isChecksumAlgorithm, md5Hex, uploadChecksum, verifyContentMd5,
-  type ChecksumAlgorithm, type ChecksumMembers
+  ChecksumHasher, checksumMembers, isChecksumAlgorithm, md5Hex, UploadDigest,
+  type Checksum, type ChecksumAlgorithm, type ChecksumMembers
 } from './checksums.js'
 import { S3Errors } from './errors.js'
 import { keyBytes, MAX_KEY_BYTES } from './names.js'
@@ -49,7 +50,8 @@ interface ConditionInput {
 interface PutObjectInput extends ContentHeaderInput, ChecksumMembers {
   Bucket: string
   Key: string
-  Body?: Buffer
+  /** A stream when the edge streams a large body (core streamed-body.ts). */
+  Body?: Buffer | Readable
   ContentMD5?: string
   ChecksumAlgorithm?: string
   Metadata?: Record<string, string>
@@ -157,6 +159,38 @@ function contentHeadersOfRecord (r: ContentHeaders): ContentHeaders {
 export function freeBlobs ({ blobs, log }: S3Deps, refs: BlobRef[] | undefined): void {
   if (refs === undefined || refs.length === 0) return
   blobs.free(refs).catch((err: unknown) => { log.warn({ err, blobs: refs.map(b => b.id) }, 's3: freeing blobs failed; heal will collect them') })
+}
+
+/** An upload's body stored as one blob (none when empty), with its digests verified. */
+export interface StoredUpload { refs: BlobRef[], size: number, md5: string, checksum: Checksum | undefined }
+
+/**
+ * Stores the body of a PutObject or UploadPart and digests it (checksums.ts UploadDigest). A body
+ * in memory is hashed while the WAL threads write its shards; a streamed one (core
+ * streamed-body.ts: large uploads to this node) is hashed stripe by stripe as they are written,
+ * its MD5 on the worker thread of md5-worker.ts. Blobs of a body whose digest fails are freed and
+ * never committed.
+ */
+export async function storeUpload (deps: S3Deps, input: ChecksumMembers & { ContentMD5?: string }, body: Uint8Array | Readable | undefined, algorithm: ChecksumAlgorithm | undefined): Promise<StoredUpload> {
+  const streamed = body instanceof Readable
+  const digest = new UploadDigest(input, algorithm, streamed ? deps.md5.stream() : undefined)
+  let stored: Promise<BlobRef> | undefined
+  if (body instanceof Readable) {
+    stored = deps.blobs.putStream(body, async stripe => { await digest.update(stripe) })
+    await stored
+  } else if (body !== undefined && body.length > 0) {
+    stored = deps.blobs.put(body)
+    await digest.update(body)
+  }
+  let verified: Awaited<ReturnType<UploadDigest['finish']>>
+  try {
+    verified = await digest.finish()
+  } catch (e) {
+    stored?.then(ref => { freeBlobs(deps, [ref]) }, () => {})
+    throw e
+  }
+  const ref = stored === undefined ? undefined : await stored
+  return { refs: ref === undefined || ref.size === 0 ? [] : [ref], size: digest.size, ...verified }
 }
 
 /** Bodies larger than this are streamed stripe by stripe rather than assembled in memory. */
@@ -380,27 +414,13 @@ export function objectHandlers (deps: S3Deps): Record<string, ActionHandler> {
       const input = raw as unknown as PutObjectInput
       await requireBucket(catalog, input.Bucket, ctx, input.ExpectedBucketOwner)
       checkKey(input.Key)
-      const body = input.Body ?? Buffer.alloc(0)
       const tags: Tag[] = parseTaggingHeader(input.Tagging)
       const metadata = checkMetadata(input.Metadata)
       const storageClass = checkStorageClass(input.StorageClass)
-      // The shards are written by the WAL's own threads while this one hashes the body; a body that
-      // fails its digest leaves blobs that are freed at once and never committed.
-      const stored = body.length === 0 ? undefined : blobs.put(body)
-      let md5: string
-      let checksum: ReturnType<typeof uploadChecksum>
-      try {
-        md5 = md5Hex(body)
-        verifyContentMd5(input.ContentMD5, body, md5)
-        checksum = uploadChecksum(input, body, algorithmOf(input.ChecksumAlgorithm))
-      } catch (e) {
-        stored?.then(ref => { freeBlobs(deps, [ref]) }, () => {})
-        throw e
-      }
-      const refs = stored === undefined ? [] : [await stored]
+      const { refs, size, md5, checksum } = await storeUpload(deps, input, input.Body, algorithmOf(input.ChecksumAlgorithm))
       const record: ObjectRecord = {
         key: input.Key,
-        size: body.length,
+        size,
         etag: `"${md5}"`,
         lastModified: new Date().toISOString(),
         storageClass,

@@ -56,13 +56,13 @@ function recordBytes (length: number): number {
   return length + 16 * (Math.ceil(length / (32768 - 16)) + 1)
 }
 
-function shardRecord (id: string, data: Uint8Array): Buffer {
+/** The payload's head, `idLength id`: the WAL puts it before the shard without a copy of the shard here. */
+function shardHead (id: string): Buffer {
   const idBytes = Buffer.from(id, 'utf8')
-  const out = Buffer.allocUnsafe(2 + idBytes.length + data.length)
-  out.writeUInt16LE(idBytes.length, 0)
-  idBytes.copy(out, 2)
-  out.set(data, 2 + idBytes.length)
-  return out
+  const head = Buffer.allocUnsafe(2 + idBytes.length)
+  head.writeUInt16LE(idBytes.length, 0)
+  idBytes.copy(head, 2)
+  return head
 }
 
 function sameLocation (a: ShardLocation | undefined, b: ShardLocation): boolean {
@@ -112,7 +112,7 @@ export class ShardStore {
   async put (dir: number, id: string, data: Uint8Array): Promise<void> {
     const wal = this.wals[dir]
     if (wal === undefined) throw new Error(`no shard directory ${dir}`)
-    const at = await wal.appendLocated(SHARD_RECORD, shardRecord(id, data))
+    const at = await wal.appendLocated(SHARD_RECORD, data, shardHead(id))
     await this.locate(id, { ...at, dir })
   }
 
@@ -174,7 +174,7 @@ export class ShardStore {
       for (const { id, at } of live.get(seg.first) ?? []) {
         const data = await this.get(id)
         if (typeof data === 'string') continue
-        const moved = { ...await this.wals[d].appendLocated(SHARD_RECORD, shardRecord(id, data)), dir: d }
+        const moved = { ...await this.wals[d].appendLocated(SHARD_RECORD, data, shardHead(id)), dir: d }
         const done = await this.map.transaction(() => {
           if (!sameLocation(this.map.get(id), at)) return false
           void this.map.put(id, moved)
