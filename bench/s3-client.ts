@@ -2,7 +2,8 @@
 // with a server. bench/s3.ts writes one job as JSON on our stdin; we print progress on stderr and
 // the figures as ONE JSON line on stdout.
 //   small: PUT objects of `size` bytes at `concurrency` for `seconds`, then GET them for `seconds`
-//   large: `count` sequential PUTs of `size` bytes, then `count` sequential GETs → MB/s
+//   large: `count` sequential PUTs of `size` bytes, then `count` sequential GETs → MB/s (after one
+//          unmeasured PUT and GET)
 //   list:  fill a bucket with `keys` 0-byte objects, then time ListObjectsV2 pages (max-keys 1000)
 //   disk:  raw sequential write of `mib` MiB in 1 MiB chunks, fdatasync every `syncEveryMib` MiB
 // SDK client (bucket set-up, listing pages, and the small requests with `client: 'sdk'`):
@@ -197,6 +198,10 @@ async function large (job: Extract<Job, { kind: 'large' }>): Promise<LargeResult
     if (status !== 200) throw new Error(`${method} ${path}: ${status}`)
     return n
   }
+  // One PUT and GET first, unmeasured: JIT, the first segment files and the connection are the
+  // same for every target, and not what a sequential transfer rate is about.
+  await request('PUT', job.count)
+  await request('GET', job.count)
   const putSeconds: number[] = []
   const getSeconds: number[] = []
   for (let i = 0; i < job.count; i++) {

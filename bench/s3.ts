@@ -1,20 +1,21 @@
 // npm run bench:s3 — Hive's S3 against s3rver (npm) and the disk, in one run on this machine.
 // Every server is a child process and so is the load generator (bench/s3-client.ts, one process per
-// measurement, @aws-sdk/client-s3 over a keep-alive agent of 64 sockets); loads only hit 127.0.0.1.
+// measurement); loads only hit 127.0.0.1.
 //   targets: Hive on one node (--cap s3, embedded NATS); Hive on three nodes RS(2,1) (three
 //            `hive serve` on one external nats-server, the client talks to the first); s3rver
 //   small:   PUT 4 KiB objects at concurrency 64 for BENCH_SECONDS, then GET them as long → ops/s,
 //            p50/p99 (median of BENCH_ROUNDS interleaved rounds)
 //   large:   BENCH_LARGE_COUNT sequential PUTs of 64 MiB, then GETs of them → MB/s (1 MB = 10^6 B),
-//            beside the raw sequential write speed of the filesystem holding the data dirs
+//            after one unmeasured PUT and GET; beside the raw sequential write speed of the
+//            filesystem holding the data dirs
 //   list:    ListObjectsV2 pages (max-keys 1000) on Hive one node at 1k and BENCH_LIST_KEYS keys
 // Last line: {"s3_small_put_vs_s3rver", "s3_small_get_vs_s3rver", "s3_large_put_vs_disk", "s3_list_100k_vs_1k", …}.
 // A null HTTP server (200 to everything; a GET gets 4 KiB or 64 MiB) takes every round too: the
 // client's own ceiling on this machine, so a figure near it says the client was the limit.
-// BENCH_CLIENT=raw (default) sends the 4 KiB requests and the listing's fill as keep-alive
-// http.request calls signed by the SDK's own SigV4 signer; BENCH_CLIENT=sdk sends them through
-// @aws-sdk/client-s3, whose ~1 ms of CPU per request caps one client process near the figures being
-// measured on this 2-core VM (the null row shows it). Bucket set-up, 64 MiB objects and the
+// BENCH_CLIENT=raw (default) sends the 4 KiB requests and the listing's fill through an undici pool
+// signed by aws4, and the 64 MiB objects through undici too; BENCH_CLIENT=sdk sends the 4 KiB
+// requests through @aws-sdk/client-s3, whose ~1 ms of CPU per request caps one client process near
+// the figures being measured on this 2-core VM (the null row shows it). Bucket set-up and the
 // listing pages always go through @aws-sdk/client-s3.
 // BENCH_TARGETS=hive1,hive3,s3rver,null chooses targets; BENCH_LIST_KEYS=0 skips the listing part.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -312,7 +313,7 @@ const lg = (id: string): { put: number, get: number } | undefined => {
 const diskMBps = disk.length === 0 ? undefined : median(disk.map(d => d.MBps))
 const f = (x: number | undefined, d = 0, w = 8): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d)).padStart(w)
 
-console.log(`S3 (client: ${CLIENT_KIND === 'sdk' ? '@aws-sdk/client-s3' : 'raw signed http.request'}): 4 KiB objects at concurrency ${CONCURRENCY}, ${SECONDS} s per phase; ${LARGE_COUNT} × 64 MiB sequential; median of ${ROUNDS} interleaved rounds; MB = 10^6 B`)
+console.log(`S3 (client: ${CLIENT_KIND === 'sdk' ? '@aws-sdk/client-s3' : 'undici, signed by aws4'}): 4 KiB objects at concurrency ${CONCURRENCY}, ${SECONDS} s per phase; ${LARGE_COUNT} × 64 MiB sequential; median of ${ROUNDS} interleaved rounds; MB = 10^6 B`)
 console.log('target                  4K PUT/s  p50 ms  p99 ms  4K GET/s  p50 ms  p99 ms  64M PUT MB/s  64M GET MB/s')
 for (const id of ['hive1', 'hive3', 's3rver', 'null']) {
   const s = sm(id)
