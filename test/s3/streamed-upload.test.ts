@@ -2,11 +2,13 @@
 // they arrive, checked at their end. What is checked late must fail as it would have up front, and
 // leave nothing behind.
 import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3'
+import { SignatureV4 } from '@smithy/signature-v4'
 import aws4 from 'aws4'
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import t from 'tap'
 import { startNode } from '../helpers/node.js'
+import { Sha256 } from '../helpers/sign.js'
 import { md5, rawS3, rejectsWith, s3Client, sha256, xmlValue } from './helpers.js'
 
 const node = await startNode({ caps: ['s3'] })
@@ -21,6 +23,18 @@ t.test('a streamed PUT (signed payload) reads back byte-identical, with the MD5 
   const put = await s3.send(new PutObjectCommand({ Bucket: 'streamed', Key: 'whole', Body: body }))
   t.equal(put.ETag, `"${md5(body)}"`)
   const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'streamed', Key: 'whole' }))).Body!.transformToByteArray())
+  t.equal(sha256(got), sha256(body))
+})
+
+t.test('a presigned PUT streams too, and reads back byte-identical', async t => {
+  const u = new URL(node.endpoint)
+  const signer = new SignatureV4({ service: 's3', region: node.region, credentials: node.credentials, sha256: Sha256, uriEscapePath: false })
+  const url = await signer.presign({ method: 'PUT', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/streamed/presigned', query: {}, headers: { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }, { expiresIn: 300 })
+  const qs = new URLSearchParams(url.query as Record<string, string>).toString()
+  const body = randomBytes(BIG)
+  const r = await fetch(`${node.endpoint}/streamed/presigned?${qs}`, { method: 'PUT', body })
+  t.equal(r.status, 200, await r.text())
+  const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'streamed', Key: 'presigned' }))).Body!.transformToByteArray())
   t.equal(sha256(got), sha256(body))
 })
 
