@@ -117,8 +117,14 @@ export class BlobStore {
       const s = ref.stripes.length
       ref.stripes.push([])
       const data = buffer.subarray(0, length)
-      const w = Promise.all([onStripe(data), this.putStripe(ref, s, data)]).then(([, targets]) => { ref.stripes[s] = targets }, e => { failure ??= e })
-        .finally(() => { writing.delete(w); this.giveStripe(buffer) })
+      // Settled, not raced: the buffer goes back to the pool only once nothing can still read it.
+      const w = Promise.allSettled([onStripe(data), this.putStripe(ref, s, data)]).then(([hashed, stored]) => {
+        if (hashed.status === 'rejected') failure ??= hashed.reason
+        if (stored.status === 'rejected') failure ??= stored.reason
+        else ref.stripes[s] = stored.value
+        writing.delete(w)
+        this.giveStripe(buffer)
+      })
       writing.add(w)
     }
     try {
