@@ -325,6 +325,9 @@ WalReader::Step WalReader::ReadRecord(WalRecord* record, std::string* reason, ui
       *reason = "type changes within the record";
     } else if ((kind == wal::kFirst || kind == wal::kMiddle) && pos_ + kHeaderSize + length != kBlockSize) {
       *reason = "FIRST or MIDDLE fragment ends before its block";
+    } else if ((kind == wal::kMiddle || kind == wal::kLast) && length == 0) {
+      // Each later fragment starts a block and carries what is left: a writer never makes one empty.
+      *reason = "empty MIDDLE or LAST fragment";
     } else {
       if (!in_record) {
         in_record = true;

@@ -222,6 +222,32 @@ TEST(ExactlyAHeaderLeftInABlockHoldsAnEmptyFirstFragment) {
   CheckRecords(ReadLog(dir.path), want, 2);
 }
 
+TEST(EmptyMiddleOrLastFragmentIsNotARecord) {
+  // A writer never emits one (a record's later fragments each start a block and carry what is left),
+  // so FIRST filling its block then an empty LAST is not a record: as one it would be a FULL record
+  // re-encoded. Found by wal_reader_fuzz.
+  using hive::wal::PutLe;
+  for (const uint8_t second : {hive::wal::kMiddle, hive::wal::kLast}) {
+    TempDir dir;
+    Bytes file(kBlockSize + kHeaderSize, 0);
+    const auto fragment = [&](size_t at, uint8_t kind, size_t n) {
+      uint8_t* h = &file[at];
+      PutLe(h + 4, n, 2);
+      h[6] = kind;
+      h[7] = 0;
+      PutLe(h + 8, 1, 8);
+      PutLe(h, hive::wal::FragmentChecksum(h, h + kHeaderSize, n), 4);
+    };
+    fragment(0, hive::wal::kFirst, kBlockSize - kHeaderSize);
+    fragment(kBlockSize, second, 0);
+    WriteFile(dir.path + "/" + hive::wal::SegmentName(1), file.data(), file.size());
+    WalEnd end;
+    CHECK(ReadLog(dir.path, 0, &end).empty());
+    CHECK_EQ(end.offset, 0u);
+    CHECK_EQ(end.next_sequence, 1u);
+  }
+}
+
 TEST(FourMiBRecordSpansBlocksAndGetsASegmentOfItsOwn) {
   TempDir dir;
   std::vector<Expected> want;
