@@ -119,6 +119,18 @@ t.test('an error before the body is read (no such bucket) still answers, and the
   t.equal(next.status, 200, 'the same connection carries the next upload')
 })
 
+t.test('a large body for an operation that does not stream (PutBucketTagging) is read whole, as before → MalformedXML 400', async t => {
+  const r = await rawS3(node, {
+    method: 'PUT',
+    path: '/streamed',
+    query: { tagging: '' },
+    headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+    body: Buffer.alloc(BIG, 0x41)
+  })
+  t.equal(r.status, 400)
+  t.equal(xmlValue(r.text, 'Code'), 'MalformedXML')
+})
+
 /** A PUT signed for `signedBody` (its SHA-256 in x-amz-content-sha256) that sends `sent` instead. */
 async function signedPut (n: typeof node, path: string, signedBody: Buffer, sent: Buffer): Promise<{ status: number, text: string }> {
   return await rawS3(n, { method: 'PUT', path, headers: { 'x-amz-content-sha256': sha256(signedBody) }, body: sent })
