@@ -1,26 +1,19 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
-import { Hypervisor, type QemuVm } from '../../plugins/ec2/hypervisor.js'
+import { Hypervisor } from '../../plugins/ec2/hypervisor.js'
 import { buildSeed } from '../../plugins/ec2/seed.js'
-import { qemuNbd, skipVmTests, testGuest, waitForConsole, type NbdExport } from '../helpers/guest.js'
+import { skipVmTests, testGuest, vmFixture, waitForConsole } from '../helpers/guest.js'
 
 // The references are independent readers of the image: isoinfo (genisoimage) lists and extracts
 // the Joliet tree, blkid reads the label as cloud-init's NoCloud does, and PyYAML's safe_load (what
 // cloud-init parses meta-data with) reads the meta-data.
 
-const dir = mkdtempSync(join(tmpdir(), 'hive-seed-'))
-const vms: QemuVm[] = []
-const exports: NbdExport[] = []
-t.teardown(async () => {
-  for (const vm of vms) if (!vm.hasExited) await vm.stop({ force: true }).catch(() => {})
-  for (const e of exports) await e.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+const fixture = vmFixture(t, 'hive-seed-')
+const dir = fixture.dir
 
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl my-key'
 const RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 "quoted: comment" # not a yaml comment'
@@ -107,26 +100,13 @@ t.test('seed - a rebuilt seed replaces the old one', async t => {
 
 t.test('seed - the test guest mounts the seed and prints its files', { skip: skipVmTests }, async t => {
   const guest = testGuest()
-  const rootFile = join(dir, 'root.raw')
-  writeFileSync(rootFile, '')
-  truncateSync(rootFile, 16 << 20)
-  const root = await qemuNbd(rootFile, join(dir, 'root.nbd'), 'vol-root')
-  exports.push(root)
+  const root = await fixture.volume('vol-root', 16 << 20)
   const userData = '#!/bin/sh\necho user-data-marker\n'
   const seedIso = await buildSeed(join(dir, 'vm'), { instanceId: 'i-0seedboot', hostname: 'ip-10-0-2-15', publicKeys: [ED25519], userData: Buffer.from(userData) })
-  const serialLog = join(dir, 'vm.console')
-  const vm = await new Hypervisor({ accel: 'tcg' }).start({
-    instanceId: 'i-0seedboot',
-    vcpus: 1,
-    memoryMiB: 256,
-    rootDisk: { id: 'vol-root', nbdSocket: root.socket, exportName: 'vol-root' },
-    seedIso,
-    serialLog,
-    qmpSocket: join(dir, 'vm.qmp'),
-    pidFile: join(dir, 'vm.pid'),
-    kernel: { path: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline }
-  })
-  vms.push(vm)
+  const spec = fixture.spec('i-0seedboot', root, { seedIso, kernel: { path: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline } })
+  const serialLog = spec.serialLog
+  const vm = await new Hypervisor({ accel: 'tcg' }).start(spec)
+  fixture.vms.push(vm)
   await waitForConsole(serialLog, /^HIVE-SEED-END user-data/)
   const log = readFileSync(serialLog, 'utf8').replace(/\r/g, '')
   const file = (name: string): string => new RegExp(`HIVE-SEED-BEGIN ${name}\n([\\s\\S]*?)\nHIVE-SEED-END ${name}`).exec(log)?.[1] ?? ''
