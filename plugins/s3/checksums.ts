@@ -64,7 +64,7 @@ export function checksumOf (algorithm: ChecksumAlgorithm, data: Uint8Array): str
 
 function localMd5 (): Md5Stream {
   const h = createHash('md5')
-  return { update: async data => { h.update(data) }, digest: async () => h.digest('hex') }
+  return { update: async data => { h.update(data) }, digest: async () => h.digest('hex'), discard: () => {} }
 }
 
 export function md5Hex (data: Uint8Array): string {
@@ -134,6 +134,11 @@ export class UploadDigest {
     this.size += chunk.length
     this.hasher?.update(chunk)
     await this.md5.update(chunk)
+  }
+
+  /** Gives up on an upload that failed before its end. */
+  discard (): void {
+    this.md5.discard()
   }
 
   /** The MD5 (hex) and checksum of everything fed; BadDigest, InvalidDigest or a checksum mismatch when they disagree with what was sent. */

@@ -26,10 +26,11 @@ parentPort.on('message', m => {
 })
 `
 
-/** One upload's MD5: `update` in order with bytes on SharedArrayBuffers (resolves once hashed), then `digest`. */
+/** One upload's MD5: `update` in order with bytes on SharedArrayBuffers (resolves once hashed), then `digest` — or `discard` for an upload that failed. */
 export interface Md5Stream {
   update: (data: Uint8Array) => Promise<void>
   digest: () => Promise<string>
+  discard: () => void
 }
 
 interface Waiting<T> { resolve: (v: T) => void, reject: (e: Error) => void }
@@ -57,7 +58,9 @@ export class Md5Worker {
         if (!alive()) { reject(exited()); return }
         this.digests.set(id, { resolve, reject })
         worker.postMessage({ id, end: true })
-      })
+      }),
+      // The worker drops the upload's hash at its end; nobody waits for the digest it sends.
+      discard: () => { if (alive() && seq > 0) worker.postMessage({ id, end: true }) }
     }
   }
 

@@ -177,7 +177,7 @@ export async function storeUpload (deps: S3Deps, input: ChecksumMembers & { Cont
   let stored: Promise<BlobRef> | undefined
   if (body instanceof Readable) {
     stored = deps.blobs.putStream(body, async stripe => { await digest.update(stripe) })
-    await stored
+    await stored.catch(e => { digest.discard(); throw e })
   } else if (body !== undefined && body.length > 0) {
     stored = deps.blobs.put(body)
     await digest.update(body)
