@@ -31,7 +31,7 @@ export function registerEdge (app: FastifyInstance, opts: EdgeOptions): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
-  registerBodyStreaming(app)
+  registerBodyStreaming(app, request => credentialScopeOf(toHttpRequest(request))?.service)
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const started = process.hrtime.bigint()
     const req = toHttpRequest(request)

@@ -63,6 +63,8 @@ const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD'
 const STREAMING_SIGNED = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD'
 const STREAMING_SIGNED_TRAILER = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER'
 const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER'
+/** x-amz-content-sha256 naming a hash (not a payload mode). */
+export const SHA256_HEX = /^[0-9a-fA-F]{64}$/
 const MAX_SKEW_MS = 15 * 60 * 1000
 const MAX_PRESIGN_EXPIRES = 7 * 24 * 60 * 60
 
@@ -451,7 +453,7 @@ export async function verifySigV4 (req: HttpRequest, provider: CredentialsProvid
     if (unsigned.length > 0) throw errors.unsignedHeaders(unsigned)
   }
 
-  const payload = opts.payloadFollows === true ? followingPayload(req, signed, errors) : verifiedPayload(req, signed, key, errors)
+  const payload = verifiedPayload(req, signed, key, errors, opts.payloadFollows === true)
   return {
     service,
     region,
@@ -483,22 +485,19 @@ function sameSessionToken (expected: string | undefined, provided: string | unde
   return sameSignature(expected, provided)
 }
 
-/** The payload mode of a body that streams after verification: only a plain hash can be checked on the way. */
 interface Payload { body: Buffer, trailers?: Record<string, string>, sha256?: PayloadSha256 }
 
-function followingPayload (req: HttpRequest, signed: SignedRequest, errors: AuthErrors): Payload {
-  const claimed = signed.contentSha256
-  if (claimed === undefined || claimed === UNSIGNED_PAYLOAD) return { body: req.body }
-  if (!/^[0-9a-fA-F]{64}$/.test(claimed)) throw errors.badContentSha256(claimed)
-  return { body: req.body, sha256: { expected: claimed, mismatch: computed => errors.contentMismatch(claimed, computed) } }
-}
-
-function verifiedPayload (req: HttpRequest, signed: SignedRequest, key: Buffer, errors: AuthErrors): Payload {
+/**
+ * The payload as signed. `follows`: the body is not in `req` but streams to the handler
+ * (streamed-body.ts), so a signed hash is handed on for the stream to check at its end.
+ */
+function verifiedPayload (req: HttpRequest, signed: SignedRequest, key: Buffer, errors: AuthErrors, follows: boolean): Payload {
   const claimed = signed.contentSha256
   if (claimed === undefined || claimed === UNSIGNED_PAYLOAD) return { body: req.body }
   const streaming = claimed === STREAMING_SIGNED || claimed === STREAMING_SIGNED_TRAILER || claimed === STREAMING_UNSIGNED_TRAILER
   if (!streaming) {
-    if (!/^[0-9a-fA-F]{64}$/.test(claimed)) throw errors.badContentSha256(claimed)
+    if (!SHA256_HEX.test(claimed)) throw errors.badContentSha256(claimed)
+    if (follows) return { body: req.body, sha256: { expected: claimed, mismatch: computed => errors.contentMismatch(claimed, computed) } }
     const computed = sha256Hex(req.body)
     if (claimed.toLowerCase() !== computed) throw errors.contentMismatch(claimed, computed)
     return { body: req.body }

@@ -6,7 +6,7 @@
  * A request is streamed when all of these hold, judged from its headers before the body is read:
  *   - PUT with a Content-Length of at least STREAM_BODY_FROM, within the route's body limit (above
  *     it fastify answers 413 as for any body), and no Transfer-Encoding;
- *   - signed for s3 (Authorization header or presigned X-Amz-Credential);
+ *   - signed for s3 (its credential scope, as the edge reads it);
  *   - its payload is UNSIGNED-PAYLOAD, a hex SHA-256 (checked as the last byte arrives), or absent
  *     on a presigned URL — never aws-chunked, whose framing sigv4-streaming.ts decodes whole;
  * and, once routed, its operation's payload member streams (PutObject, UploadPart) and this node
@@ -20,17 +20,18 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AwsError } from './errors.js'
+import { SHA256_HEX } from './sigv4.js'
 
 export const STREAM_BODY_FROM = 1024 * 1024
 
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/
 const kStreamedBody = Symbol('hive.streamedBody')
 
 type WithStreamedBody = FastifyRequest & { [kStreamedBody]?: Readable }
 
-export function registerBodyStreaming (app: FastifyInstance): void {
+/** `serviceOf`: the service a request is signed for (its credential scope), as the edge reads it. */
+export function registerBodyStreaming (app: FastifyInstance, serviceOf: (request: FastifyRequest) => string | undefined): void {
   app.addHook('preParsing', async (request, _reply, payload) => {
-    if (!streamable(request)) return payload
+    if (!streamable(request) || serviceOf(request) !== 's3') return payload
     ;(request as WithStreamedBody)[kStreamedBody] = payload
     const empty = Readable.from([]) as Readable & { receivedEncodedLength?: number }
     empty.receivedEncodedLength = Number(request.headers['content-length'])
@@ -49,12 +50,9 @@ function streamable (request: FastifyRequest): boolean {
   const length = Number(h['content-length'])
   if (!Number.isSafeInteger(length) || length < STREAM_BODY_FROM || length > (request.routeOptions.bodyLimit ?? 0)) return false
   if ((h['content-encoding'] ?? '').includes('aws-chunked')) return false
-  const url = request.raw.url ?? ''
-  const presigned = url.includes('X-Amz-Credential=')
-  const credential = presigned ? decodeURIComponent(/X-Amz-Credential=([^&]*)/.exec(url)?.[1] ?? '') : /Credential=([^,\s]*)/.exec(String(h.authorization ?? ''))?.[1] ?? ''
-  if (credential.split('/')[3] !== 's3') return false
   const claimed = h['x-amz-content-sha256']
-  if (claimed === undefined) return presigned
+  // None on a presigned URL (no Authorization header) means UNSIGNED-PAYLOAD.
+  if (claimed === undefined) return h.authorization === undefined
   return claimed === 'UNSIGNED-PAYLOAD' || (typeof claimed === 'string' && SHA256_HEX.test(claimed))
 }
 
