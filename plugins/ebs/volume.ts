@@ -184,7 +184,7 @@ export class Volume implements BlockDevice {
       const chunk = await this.storeChunk(taken)
       if (chunk !== undefined) patch = patch.concat(extentsOf(taken.blocks, chunk))
     } catch (e) {
-      this.store.abandon(taken.id)
+      if (!this.closed) this.store.abandon(taken.id)
       throw e
     }
     this.requestCheckpoint()
@@ -221,6 +221,8 @@ export class Volume implements BlockDevice {
       }
     }
     this.closed = true
+    // Writers held back for room go on to find the store closed.
+    for (const w of this.waiters.splice(0)) w()
     clearTimeout(this.idle)
     clearTimeout(this.checkpointTimer)
     await this.checkpointing
@@ -381,6 +383,9 @@ export class Volume implements BlockDevice {
     } finally {
       this.uploading.delete(chunk)
     }
+    // A volume closed meanwhile (deleted, or its node stopping) has no map left to commit to: its WAL
+    // keeps the blocks, and the reclaimer frees the chunk, which no map names.
+    if (this.closed) throw new Error(`volume ${this.volumeId} closed while a chunk of it was stored`)
     this.store.commit(taken.id, chunk)
     return chunk
   }
@@ -395,6 +400,7 @@ export class Volume implements BlockDevice {
       this.failures = 0
       this.requestCheckpoint()
     } catch (err) {
+      if (this.closed) return
       this.store.abandon(taken.id)
       this.failures++
       this.log.warn({ err, volumeId: this.volumeId }, 'uploading a chunk failed; its blocks stay in the WAL')
@@ -402,6 +408,7 @@ export class Volume implements BlockDevice {
       this.uploads--
       this.inFlightBlocks -= blocks
     }
+    if (this.closed) return
     if (this.measure().dirtyBytes < HIGH_WATER) for (const w of this.waiters.splice(0)) w()
     if (this.failures === 0) this.kick()
     else if (!this.closed) setTimeout(() => this.kick(), Math.min(10_000, 100 * 2 ** this.failures)).unref()

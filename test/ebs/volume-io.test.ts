@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DeleteVolumeCommand, EC2Client } from '@aws-sdk/client-ec2'
 import t from 'tap'
-import { aws, startNode } from '../helpers/node.js'
+import { aws, sdkConfig, startNode } from '../helpers/node.js'
 import { convertOut, createVolume, nbdUri, qemuIo, run, snapshot } from './helpers.js'
 
 let node = await startNode({ caps: ['ec2', 'ebs', 's3'], nodeId: 'ebs-io' })
@@ -125,4 +126,19 @@ t.test('snapshot: it keeps A while the volume moves on to B; a volume from it re
   t.equal(got.status, 0, got.stderr)
   t.ok(readFileSync(block).every(x => x === 0xab))
   t.equal(got.json.Checksum, createHash('sha256').update(readFileSync(block)).digest('base64'))
+})
+
+t.test('delete-volume while its blocks are still being packed into chunks: the node goes on serving', async t => {
+  const ec2 = new EC2Client(sdkConfig(node))
+  t.teardown(() => { ec2.destroy() })
+  for (let round = 0; round < 5; round++) {
+    const vol = await createVolume(node, 1)
+    t.equal((await qemuIo(node, vol, ['write -P 0x42 0 64M'])).status, 0)
+    // At once: the 64 MiB are still leaving the WAL for the object store.
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: vol }))
+  }
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  t.equal(node.proc.exitCode, null, `the node is alive: ${node.output().slice(-2000)}`)
+  const left = aws(node, ['ec2', 'describe-volumes'])
+  t.equal(left.status, 0, left.stderr)
 })
