@@ -1,4 +1,4 @@
-import type { JetStreamClient, KV } from 'nats'
+import type { JetStreamClient, JetStreamManager, KV } from 'nats'
 import { decode, encode } from './codec.js'
 import { CoreErrors } from './errors.js'
 
@@ -26,7 +26,7 @@ export interface BucketOptions {
  * write is either a blind put or a compare-and-set on the revision it read.
  */
 export class Bucket<T> {
-  constructor (private readonly kv: KV, readonly name: string) {}
+  constructor (private readonly kv: KV, private readonly jsm: JetStreamManager, readonly name: string) {}
 
   async get (key: string): Promise<Versioned<T> | undefined> {
     const e = await this.kv.get(key)
@@ -93,12 +93,16 @@ export class Bucket<T> {
     }
   }
 
-  /** Keys, optionally those under a dotted prefix (`'vol.'` matches `vol.>`). */
+  /**
+   * Keys, optionally those under a dotted prefix (`'vol.'` matches `vol.>`), of live entries.
+   *
+   * Read from the stream's subject index in one request rather than with nats.js `kv.keys()`: its
+   * ordered consumer waits for a message with no more pending, and a key rewritten while it runs
+   * can leave it waiting for good (seen as describes hanging while an import task changed state).
+   * The index also names keys whose last entry is a delete marker, so each key is read back.
+   */
   async keys (prefix = ''): Promise<string[]> {
-    const out: string[] = []
-    const it = await this.kv.keys(prefix === '' ? '>' : `${prefix.replace(/\.$/, '')}.>`)
-    for await (const k of it) out.push(k)
-    return out.sort()
+    return (await this.list(prefix)).map(e => e.key)
   }
 
   /** The revision of the bucket's last write (0 when never written): what a watcher must reach to be current. */
@@ -126,7 +130,9 @@ export class Bucket<T> {
 
   /** Every live entry, sorted by key. */
   async list (prefix = ''): Promise<Array<{ key: string } & Versioned<T>>> {
-    const keys = await this.keys(prefix)
+    const under = prefix === '' ? '>' : `${prefix.replace(/\.$/, '')}.>`
+    const info = await this.jsm.streams.info(`KV_${this.name}`, { subjects_filter: `$KV.${this.name}.${under}` })
+    const keys = Object.keys(info.state.subjects ?? {}).map(subject => subject.slice(`$KV.${this.name}.`.length)).sort()
     const got = await Promise.all(keys.map(async key => ({ key, entry: await this.get(key) })))
     return got.flatMap(({ key, entry }) => entry === undefined ? [] : [{ key, ...entry }])
   }
@@ -135,14 +141,17 @@ export class Bucket<T> {
 /** Opens (creating when missing) the KV buckets of one NATS connection. */
 export class KvStore {
   private readonly open = new Map<string, Promise<Bucket<unknown>>>()
+  private manager: Promise<JetStreamManager> | undefined
 
   constructor (private readonly js: JetStreamClient, private readonly replicas = 1) {}
 
   bucket<T> (name: string, opts: BucketOptions = {}): Promise<Bucket<T>> {
     let b = this.open.get(name)
     if (b === undefined) {
-      b = this.js.views.kv(name, { history: 1, replicas: this.replicas, ttl: opts.ttlMs ?? 0 })
-        .then(kv => new Bucket<unknown>(kv, name))
+      const manager = this.manager ??= this.js.jetstreamManager()
+      manager.catch(() => { if (this.manager === manager) this.manager = undefined })
+      b = Promise.all([this.js.views.kv(name, { history: 1, replicas: this.replicas, ttl: opts.ttlMs ?? 0 }), manager])
+        .then(([kv, jsm]) => new Bucket<unknown>(kv, jsm, name))
       b.catch(() => this.open.delete(name))
       this.open.set(name, b)
     }

@@ -126,4 +126,35 @@ t.test('kv', async t => {
     t.same((await bucket.list('thing.')).map(e => e.key), ['thing.1'])
     t.equal(await bucket.get('thing.2'), undefined)
   })
+
+  await t.test('listing while keys are created, rewritten and deleted always ends, naming only live keys', async t => {
+    // nats.js kv.keys() hung here within a few dozen listings.
+    let stop = false
+    const writer = (async () => {
+      for (let n = 0; !stop; n++) {
+        const key = `busy.t${n}`
+        await bucket.create(key, { n: 0 })
+        for (let i = 1; i <= 5; i++) await bucket.put(key, { n: i })
+        await bucket.delete(key)
+      }
+    })()
+    const wrong: string[] = []
+    try {
+      for (let i = 0; i < 300; i++) {
+        let timer: NodeJS.Timeout | undefined
+        const keys = await Promise.race([bucket.keys('busy'), new Promise<'hung'>(resolve => { timer = setTimeout(() => resolve('hung'), 5000) })])
+        clearTimeout(timer)
+        if (keys === 'hung') {
+          wrong.push(`listing ${i} did not end`)
+          break
+        }
+        // At most the key being written when the listing began, and the next one.
+        if (keys.length > 2 || !keys.every(k => k.startsWith('busy.t'))) wrong.push(`listing ${i}: ${keys.join(' ')}`)
+      }
+    } finally {
+      stop = true
+      await writer
+    }
+    t.same(wrong, [])
+  })
 })
