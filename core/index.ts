@@ -14,7 +14,7 @@ export type { ActionContext, ActionHandler, ActionInput, ActionOutput, Bus, Node
 export { NodeCallError } from './bus.js'
 export { progressBar, progressReporter } from './admin.js'
 export type { AdminCommand, AdminContext } from './admin.js'
-export { BlockStore, crc32c, ReedSolomon, readWal, readWalRecord, Wal } from './native.js'
+export { BlockStore, crc32c, ReedSolomon, readWal, readWalRecord, readWalRecordInto, Wal, walRecordSpan } from './native.js'
 export type { BlockStoreOptions, BlockStoreStats, BlockStoreTake, WalLocation, WalOptions, WalReadErrorCode, WalRecord } from './native.js'
 export { AwsError, CoreErrors, isAwsError } from './errors.js'
 export type { AwsErrorJSON } from './errors.js'

@@ -66,10 +66,12 @@ interface NativeAddon {
   Wal: new (dir: string, segmentBytes: number, sync: boolean, onDurable: (sequence: number, error: string | null, segment: number, offset: number) => void) => NativeWal
   readWal: (dir: string, after: number, done: (err: Error | null, records?: WalRecord[]) => void) => void
   readWalRecord: (dir: string, segment: number, offset: number, sequence: number, length: number, done: (err: Error | null, data?: Buffer) => void) => void
+  readWalRecordInto: (dir: string, segment: number, offset: number, sequence: number, length: number, into: Buffer, done: (err: Error | null) => void) => void
+  walRecordSpan: (offset: number, length: number) => number
   BlockStore: new (dir: string, cacheBytes: number, walSegmentBytes: number, onDurable: () => void) => NativeBlockStore
 }
 
-const EXPECTED_ABI = 4
+const EXPECTED_ABI = 5
 
 const addon = ((): NativeAddon => {
   const loaded = createRequire(import.meta.url)('../build/Release/hive_native.node') as NativeAddon
@@ -327,14 +329,38 @@ export async function readWal (dir: string, after = 0): Promise<WalRecord[]> {
  * Error whose `code` is a WalReadErrorCode.
  */
 export async function readWalRecord (dir: string, at: WalLocation): Promise<Buffer> {
+  const { sequence, segment, offset, length } = checkedLocation(dir, at)
+  return await new Promise((resolve, reject) => addon.readWalRecord(dir, segment, offset, sequence, length,
+    (e, data) => e === null ? resolve(data as Buffer) : reject(e)))
+}
+
+/** The bytes readWalRecordInto needs for the record at `at`: its payload and its fragments' headers. */
+export function walRecordSpan (at: Pick<WalLocation, 'offset' | 'length'>): number {
+  if (!Number.isSafeInteger(at.offset) || at.offset < 0) throw new RangeError('offset must be an integer ≥ 0')
+  if (!Number.isSafeInteger(at.length) || at.length < 0) throw new RangeError('length must be an integer ≥ 0')
+  return addon.walRecordSpan(at.offset, at.length)
+}
+
+/**
+ * As readWalRecord, into `into` (walRecordSpan(at) bytes at least, else WAL_IO), so that a reader
+ * that reuses its buffers makes no garbage: resolves with the record's payload, the start of `into`.
+ * `into` must not be touched until this settles.
+ */
+export async function readWalRecordInto (dir: string, at: WalLocation, into: Buffer): Promise<Buffer> {
+  const { sequence, segment, offset, length } = checkedLocation(dir, at)
+  if (!Buffer.isBuffer(into)) throw new TypeError('into must be a Buffer')
+  return await new Promise((resolve, reject) => addon.readWalRecordInto(dir, segment, offset, sequence, length, into,
+    e => e === null ? resolve(into.subarray(0, length)) : reject(e)))
+}
+
+function checkedLocation (dir: string, at: WalLocation): WalLocation {
   if (typeof dir !== 'string' || dir === '') throw new TypeError('dir must be a directory path')
   const { sequence, segment, offset, length } = at
   if (!Number.isSafeInteger(sequence) || sequence < 1) throw new RangeError('sequence must be an integer ≥ 1')
   if (!Number.isSafeInteger(segment) || segment < 1 || segment > sequence) throw new RangeError('segment must be an integer from 1 to the sequence')
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer ≥ 0')
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be an integer ≥ 0')
-  return await new Promise((resolve, reject) => addon.readWalRecord(dir, segment, offset, sequence, length,
-    (e, data) => e === null ? resolve(data as Buffer) : reject(e)))
+  return at
 }
 
 const BLOCK_BYTES = 4096

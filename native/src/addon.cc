@@ -20,7 +20,7 @@
 namespace {
 
 // Bumped whenever the JS-visible surface of the addon changes, so core/native.ts can refuse a stale build.
-constexpr uint32_t kAbiVersion = 4;
+constexpr uint32_t kAbiVersion = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Shard lists: JS arrays of Uint8Array, all of one length.
@@ -375,6 +375,12 @@ Napi::Value ReadWal(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+const char* ReadErrorCode(hive::WalReadResult result) {
+  return result == hive::WalReadResult::kMissing   ? "WAL_MISSING"
+         : result == hive::WalReadResult::kCorrupt ? "WAL_CORRUPT"
+                                                   : "WAL_IO";
+}
+
 // readWalRecord(dir, segment, offset, sequence, length, callback(err, buffer)) — one record, off the
 // loop; err.code tells a record that is gone (WAL_MISSING) from one that is damaged (WAL_CORRUPT).
 class ReadAtWork : public Napi::AsyncWorker {
@@ -397,10 +403,7 @@ class ReadAtWork : public Napi::AsyncWorker {
     Callback().Call({Env().Null(), Napi::Buffer<uint8_t>::NewOrCopy(Env(), data->data(), data->size(), free, data)});
   }
   void OnError(const Napi::Error& e) override {
-    const char* code = result_ == hive::WalReadResult::kMissing   ? "WAL_MISSING"
-                       : result_ == hive::WalReadResult::kCorrupt ? "WAL_CORRUPT"
-                                                                  : "WAL_IO";
-    e.Set("code", Napi::String::New(Env(), code));
+    e.Set("code", Napi::String::New(Env(), ReadErrorCode(result_)));
     Callback().Call({e.Value()});
   }
 
@@ -418,6 +421,57 @@ Napi::Value ReadWalRecord(const Napi::CallbackInfo& info) {
   (new ReadAtWork(info[5].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(), {number(1), number(2)},
                   number(3), static_cast<size_t>(number(4))))->Queue();
   return info.Env().Undefined();
+}
+
+// readWalRecordInto(dir, segment, offset, sequence, length, buffer, callback(err)) — as readWalRecord,
+// into the caller's buffer (walRecordSpan bytes at least; the payload ends up at its front), which is
+// held for the read: a reader that reuses buffers makes no garbage.
+class ReadIntoWork : public Napi::AsyncWorker {
+ public:
+  ReadIntoWork(Napi::Function cb, std::string dir, hive::WalLocation at, uint64_t sequence, size_t length,
+               Napi::Buffer<uint8_t> into)
+      : Napi::AsyncWorker(cb, "hive.wal.readInto"),
+        dir_(std::move(dir)),
+        at_(at),
+        sequence_(sequence),
+        length_(length),
+        into_(Napi::Persistent(into)),
+        data_(into.Data()),
+        room_(into.Length()) {}
+  void Execute() override {
+    std::string error;
+    result_ = hive::ReadRecordAt(dir_, at_, sequence_, length_, data_, room_, &error);
+    if (result_ != hive::WalReadResult::kOk) SetError(error);
+  }
+  void OnOK() override { Callback().Call({Env().Null()}); }
+  void OnError(const Napi::Error& e) override {
+    e.Set("code", Napi::String::New(Env(), ReadErrorCode(result_)));
+    Callback().Call({e.Value()});
+  }
+
+ private:
+  std::string dir_;
+  hive::WalLocation at_;
+  uint64_t sequence_;
+  size_t length_;
+  Napi::Reference<Napi::Buffer<uint8_t>> into_;
+  uint8_t* data_;
+  size_t room_;
+  hive::WalReadResult result_ = hive::WalReadResult::kOk;
+};
+
+Napi::Value ReadWalRecordInto(const Napi::CallbackInfo& info) {
+  auto number = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().Int64Value()); };
+  (new ReadIntoWork(info[6].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(), {number(1), number(2)},
+                    number(3), static_cast<size_t>(number(4)), info[5].As<Napi::Buffer<uint8_t>>()))
+      ->Queue();
+  return info.Env().Undefined();
+}
+
+Napi::Value WalRecordSpan(const Napi::CallbackInfo& info) {
+  const auto offset = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  const auto length = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  return Napi::Number::New(info.Env(), static_cast<double>(hive::WalRecordSpan(offset, length)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,6 +763,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Wal", Wal::Define(env));
   exports.Set("readWal", Napi::Function::New<ReadWal>(env, "readWal"));
   exports.Set("readWalRecord", Napi::Function::New<ReadWalRecord>(env, "readWalRecord"));
+  exports.Set("readWalRecordInto", Napi::Function::New<ReadWalRecordInto>(env, "readWalRecordInto"));
+  exports.Set("walRecordSpan", Napi::Function::New<WalRecordSpan>(env, "walRecordSpan"));
   exports.Set("BlockStore", BlockStoreWrap::Define(env));
   return exports;
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "wal_format.h"
@@ -64,17 +65,17 @@ int SegmentStartsIntact(const std::string& path, uint64_t first_sequence, std::s
 }
 
 // The fragments of record `sequence` as ForEachFragment lays out `length` payload bytes from `first`,
-// given `bytes` read from there to the record's end; "" and the payload in *out, or why they are not.
-std::string CheckRecord(const std::vector<uint8_t>& bytes, uint64_t first, uint64_t sequence, size_t length,
-                        std::vector<uint8_t>* out) {
+// given `bytes` read from there to the record's end: "" with the payload moved to the front of `bytes`,
+// or why they are not that record (the bytes are then scrambled). Moving in place is safe: a payload
+// only ever moves towards the front, past the headers already read, never over a fragment not yet read.
+std::string CheckRecord(uint8_t* bytes, uint64_t first, uint64_t sequence, size_t length) {
   std::string reason;
   uint64_t bad = 0;
   uint8_t type = 0;
-  out->clear();
-  out->reserve(length);
+  size_t moved = 0;
   wal::ForEachFragment(first, length, [&](uint64_t at, wal::Kind kind, size_t, size_t n) {
     if (!reason.empty()) return;
-    const uint8_t* h = bytes.data() + (at - first);
+    uint8_t* h = bytes + (at - first);
     const uint64_t got_length = wal::GetLe(h + 4, 2), got_sequence = wal::GetLe(h + 8, 8);
     if (wal::GetLe(h, 4) != wal::FragmentChecksum(h, h + kHeaderSize, n)) {
       reason = "checksum mismatch";
@@ -88,20 +89,21 @@ std::string CheckRecord(const std::vector<uint8_t>& bytes, uint64_t first, uint6
       reason = "type changes within the record";
     } else {
       type = h[7];
-      out->insert(out->end(), h + kHeaderSize, h + kHeaderSize + n);
+      if (n > 0) std::memmove(bytes + moved, h + kHeaderSize, n);
+      moved += n;
       return;
     }
     bad = at;
   });
   if (reason.empty()) return reason;
-  out->clear();
   return "fragment at byte " + std::to_string(bad) + ": " + reason;
 }
 
-}  // namespace
-
-WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
-                           std::vector<uint8_t>* out, std::string* error) {
+// ReadRecordAt with the buffer left to the caller: room(span) is asked, once the record is known to lie
+// within the file, for `span` bytes to read it into (nullptr: there is none, an I/O error).
+template <typename Room>
+WalReadResult ReadRecordInto(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                             Room&& room, std::string* error) {
   const std::string name = wal::SegmentName(at.segment);
   const std::string path = dir + "/" + name;
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -121,20 +123,26 @@ WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64
   // offset or length can neither overflow nor exhaust memory.
   const bool fits = at.offset <= size && length <= size - at.offset && wal::RecordEnd(at.offset, length) <= size;
   const uint64_t first = fits ? wal::FragmentStart(at.offset) : 0;
-  std::vector<uint8_t> bytes(fits ? wal::RecordEnd(first, length) - first : 0);
-  const ssize_t n = fits ? ReadFully(fd, bytes.data(), bytes.size(), first) : 0;
+  const size_t span = fits ? static_cast<size_t>(wal::RecordEnd(first, length) - first) : 0;
+  uint8_t* bytes = fits ? room(span) : nullptr;
+  if (fits && bytes == nullptr) {
+    close(fd);
+    *error = name + " at byte " + std::to_string(at.offset) + ": no room for its " + std::to_string(span) + " bytes";
+    return WalReadResult::kIoError;
+  }
+  const ssize_t n = fits ? ReadFully(fd, bytes, span, first) : 0;
   const int read_errno = errno;
   std::string reason;
   WalReadResult result = WalReadResult::kOk;
   if (n < 0) {
     reason = ErrnoMessage("read", read_errno);
     result = WalReadResult::kIoError;
-  } else if (!fits || static_cast<size_t>(n) < bytes.size()) {
+  } else if (!fits || static_cast<size_t>(n) < span) {
     const uint64_t file_end = fits ? first + static_cast<uint64_t>(n) : size;
     reason = "the segment ends at byte " + std::to_string(file_end) + ", before the record does";
     result = WalReadResult::kMissing;
   } else {
-    reason = CheckRecord(bytes, first, sequence, length, out);
+    reason = CheckRecord(bytes, first, sequence, length);
     if (!reason.empty()) result = WalReadResult::kCorrupt;
   }
   // A checkpoint may have recycled the segment while it was read, and a new segment's records then
@@ -150,6 +158,30 @@ WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64
   close(fd);
   if (result != WalReadResult::kOk) *error = name + " at byte " + std::to_string(at.offset) + ": " + reason;
   return result;
+}
+
+}  // namespace
+
+size_t WalRecordSpan(uint64_t offset, size_t length) {
+  const uint64_t first = wal::FragmentStart(offset);
+  return static_cast<size_t>(wal::RecordEnd(first, length) - first);
+}
+
+WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                           std::vector<uint8_t>* out, std::string* error) {
+  const auto room = [out](size_t span) {
+    out->resize(span);
+    return out->data();
+  };
+  const WalReadResult result = ReadRecordInto(dir, at, sequence, length, room, error);
+  out->resize(result == WalReadResult::kOk ? length : 0);
+  return result;
+}
+
+WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                           uint8_t* out, size_t room, std::string* error) {
+  return ReadRecordInto(dir, at, sequence, length, [out, room](size_t span) { return span <= room ? out : nullptr; },
+                        error);
 }
 
 bool ListWalSegments(const std::string& dir, std::vector<uint64_t>* first_sequences, std::string* error) {

@@ -115,6 +115,15 @@ enum class WalReadResult {
 WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
                            std::vector<uint8_t>* out, std::string* error);
 
+// As above, into the caller's `room` bytes at `out`, which must hold WalRecordSpan(at.offset, length)
+// bytes (else kIoError): the record is read there whole, headers included, and its payload moved to the
+// front, so a reader that reuses its buffers allocates nothing. The first `length` bytes are the payload.
+WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                           uint8_t* out, size_t room, std::string* error);
+
+// The bytes a record of `length` payload bytes at segment offset `offset` spans, fragment headers included.
+size_t WalRecordSpan(uint64_t offset, size_t length);
+
 // The first sequences of the segment files in `dir`, ascending. False and *error if it can't be listed.
 bool ListWalSegments(const std::string& dir, std::vector<uint64_t>* first_sequences, std::string* error);
 

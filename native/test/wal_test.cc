@@ -761,6 +761,15 @@ void CheckReadsBack(const std::string& dir, const Located& r) {
   const WalReadResult result = hive::ReadRecordAt(dir, r.location, r.sequence, r.data.size(), &got, &error);
   if (result != WalReadResult::kOk) throw check::Failure{"ReadRecordAt " + std::to_string(r.sequence) + ": " + error};
   CHECK(got == r.data);
+  // Into the caller's buffer: the record's span is room enough, and nothing past it is written; a
+  // byte less is refused.
+  const size_t span = hive::WalRecordSpan(r.location.offset, r.data.size());
+  Bytes room(span + 1, 0xee);
+  CHECK(hive::ReadRecordAt(dir, r.location, r.sequence, r.data.size(), room.data(), span, &error) == WalReadResult::kOk);
+  CHECK(std::equal(r.data.begin(), r.data.end(), room.begin()));
+  CHECK_EQ(room[span], 0xee);
+  CHECK(hive::ReadRecordAt(dir, r.location, r.sequence, r.data.size(), room.data(), span - 1, &error) ==
+        WalReadResult::kIoError);
 }
 
 bool SameLocation(const WalLocation& a, const WalLocation& b) { return a.segment == b.segment && a.offset == b.offset; }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { readWal, readWalRecord, Wal, type WalLocation } from '../../core/native.js'
+import { readWal, readWalRecord, readWalRecordInto, Wal, walRecordSpan, type WalLocation } from '../../core/native.js'
 import { flipByte } from '../helpers/files.js'
 import { payload, tempDir } from './helpers.js'
 
@@ -20,6 +20,14 @@ t.test('wal read-at - appendLocated then readWalRecord returns each payload, 0 B
   for (const [i, at] of located.entries()) {
     t.ok((await readWalRecord(dir, at)).equals(payload(i, sizes[i])), `${sizes[i]} B`)
   }
+  // Into one reused buffer, as large as the largest record's span.
+  const into = Buffer.alloc(Math.max(...located.map(at => walRecordSpan(at))))
+  for (const [i, at] of located.entries()) {
+    const got = await readWalRecordInto(dir, at, into)
+    t.equal(got.buffer, into.buffer, 'a view of the buffer given')
+    t.ok(got.equals(payload(i, sizes[i])), `${sizes[i]} B into a buffer`)
+  }
+  await t.rejects(readWalRecordInto(dir, located[4], Buffer.alloc(walRecordSpan(located[4]) - 1)), { code: 'WAL_IO' }, 'a buffer short of the span')
   t.equal(await wal.append(9, Buffer.from('plain append still resolves with a sequence')), 7)
   await wal.close()
   const scanned = await readWal(dir)
