@@ -16,7 +16,9 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { AwsError, NodeCallError, ReedSolomon, type Bus } from '../../core/index.js'
+import { ShardBuffers, StripeStream, type StripeChunk } from './read-stream.js'
 import { parseTarget, type Ring, type Target } from './ring.js'
+import type { ShardRead } from './shards.js'
 
 export interface BlobRef {
   /** Random, cluster-unique. */
@@ -51,6 +53,12 @@ const FREE_GRACE_MS = Number(process.env.HIVE_S3_FREE_GRACE_MS ?? 30_000)
 
 export interface Code { k: number, m: number }
 
+/** This node's shards, read without the bus, into a buffer `room(bytes)` gives (shards.ts). */
+export interface LocalShards {
+  nodeId: string
+  get: (id: string, room: (bytes: number) => Buffer) => Promise<ShardRead>
+}
+
 /** `2+1` → { k: 2, m: 1 }. */
 export function parseCode (s: string): Code {
   const m = /^(\d+)\+(\d+)$/.exec(s.trim())
@@ -81,7 +89,10 @@ const unavailable = (what: string): AwsError => new AwsError('ServiceUnavailable
 export class BlobStore {
   private readonly codecs = new Map<string, ReedSolomon>()
 
-  constructor (private readonly bus: Bus, private readonly ring: Ring, private readonly code: () => Code) {}
+  private readonly readBuffers = new ShardBuffers(MAX_SHARD + 64 * 1024)
+
+  /** `local`: this node's ShardStore, which large GETs read without the bus. */
+  constructor (private readonly bus: Bus, private readonly ring: Ring, private readonly code: () => Code, private readonly local?: LocalShards) {}
 
   /** Stores `body` as one blob; resolves once every stripe has its write quorum durable. */
   async put (body: Uint8Array): Promise<BlobRef> {
@@ -185,35 +196,42 @@ export class BlobStore {
   }
 
   /**
-   * Bytes [start, end) of `blobs` as a stream of the stripes' data shards (views, never copied),
-   * READ_STRIPES_IN_FLIGHT stripes read ahead: a large GET starts sending at once and holds a few
-   * stripes in memory, not the object. The first stripe is read before this resolves, so an object
-   * that cannot be read fails as a response, not as a cut connection.
+   * Bytes [start, end) of `blobs` as a stream of the stripes' data shards (views, never copied), read
+   * ahead a few stripes: a large GET starts sending at once and holds a few stripes in memory, not the
+   * object. The first stripe is read before this resolves, so an object that cannot be read fails as a
+   * response, not as a cut connection. Sent as a reply, this node's shards are read into reused
+   * buffers (read-stream.ts).
    */
   async stream (blobs: BlobRef[], start: number, end: number): Promise<Readable> {
     const spans = spansOf(blobs, start, end)
-    const chunk = async (i: number): Promise<Buffer[]> => {
+    const read = async (i: number, pooled: boolean): Promise<StripeChunk> => {
       const { ref, s, from, to, shardLength } = spans[i]
-      return shardViews(await this.readStripe(ref, s), shardLength, from, to - from)
+      const taken: Buffer[] = []
+      const local = pooled ? await this.readLocalStripe(ref, s, shardLength, taken) : undefined
+      return { views: shardViews(local ?? await this.readStripe(ref, s), shardLength, from, to - from), pooled: local === undefined ? [] : taken }
     }
-    const ahead: Array<Promise<Buffer[]>> = []
-    const fill = (next: number): void => {
-      while (ahead.length < READ_STRIPES_IN_FLIGHT && next + ahead.length < spans.length) {
-        const p = chunk(next + ahead.length)
-        p.catch(() => {})
-        ahead.push(p)
-      }
+    const first = spans.length === 0 ? undefined : await read(0, false)
+    return new StripeStream(spans.length, read, first, this.readBuffers)
+  }
+
+  /**
+   * The data shards of stripe `s` read from this node's ShardStore into pooled buffers (pushed onto
+   * `taken`), when they are all here and intact; else undefined, the buffers given back, and the
+   * stripe is for readStripe (other nodes, parity, repair).
+   */
+  private async readLocalStripe (ref: BlobRef, s: number, shardLength: number, taken: Buffer[]): Promise<Uint8Array[] | undefined> {
+    const local = this.local
+    const targets = ref.stripes[s]
+    if (local === undefined || targets.slice(0, ref.k).some(t => parseTarget(t).nodeId !== local.nodeId)) return undefined
+    const room = (bytes: number): Buffer => {
+      const b = this.readBuffers.take(bytes)
+      taken.push(b)
+      return b
     }
-    fill(0)
-    const first = spans.length === 0 ? [] : await (ahead.shift() as Promise<Buffer[]>)
-    async function * chunks (): AsyncGenerator<Buffer> {
-      yield * first
-      for (let i = 1; i < spans.length; i++) {
-        fill(i)
-        yield * await (ahead.shift() as Promise<Buffer[]>)
-      }
-    }
-    return Readable.from(chunks(), { objectMode: false })
+    const shards = await Promise.all(Array.from({ length: ref.k }, async (_, i) => await local.get(shardId(ref.id, s, i), room).catch(() => 'missing' as const)))
+    if (shards.every(x => typeof x !== 'string' && x.length === shardLength)) return shards as Uint8Array[]
+    for (const b of taken.splice(0)) this.readBuffers.give(b)
+    return undefined
   }
 
   /**

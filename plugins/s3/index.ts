@@ -35,7 +35,7 @@ export default defineCapability({
     const code = await followClusterCode(hive.kv, ring, explicit)
     const catalog = await Catalog.open(hive.kv, node.dataDir, hive.log)
 
-    const blobs = new BlobStore(hive.bus, ring, () => parseCode(code.current()))
+    const blobs = new BlobStore(hive.bus, ring, () => parseCode(code.current()), { nodeId: node.nodeId, get: async (id, room) => await shards.get(id, room) })
     const healer = new Healer(node.nodeId, catalog, blobs, shards, hive.log)
     healer.start(hive.bus)
     const md5 = new Md5Worker()

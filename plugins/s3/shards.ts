@@ -32,7 +32,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { readWal, readWalRecord, Wal, type Bus, type WalLocation } from '../../core/index.js'
+import { readWal, readWalRecord, readWalRecordInto, Wal, walRecordSpan, type Bus, type WalLocation } from '../../core/index.js'
 
 export const SHARD_RECORD = 1
 
@@ -123,11 +123,13 @@ export class ShardStore {
     await done
   }
 
-  async get (id: string, retried = false): Promise<ShardRead> {
+  /** Shard `id`; with `room`, read into the buffer it gives for the bytes asked (the shard is a view of it). */
+  async get (id: string, room?: (bytes: number) => Buffer, retried = false): Promise<ShardRead> {
     const at = this.map.get(id)
     if (at === undefined) return 'missing'
     try {
-      const payload = await readWalRecord(join(this.dirs[at.dir], 'log'), at)
+      const log = join(this.dirs[at.dir], 'log')
+      const payload = room === undefined ? await readWalRecord(log, at) : await readWalRecordInto(log, at, room(walRecordSpan(at)))
       const n = payload.readUInt16LE(0)
       // A location that names another shard's record is as bad as a bad checksum.
       if (payload.toString('utf8', 2, 2 + n) !== id) return 'corrupt'
@@ -137,7 +139,7 @@ export class ShardStore {
       if (code === 'WAL_CORRUPT') return 'corrupt'
       if (code !== 'WAL_MISSING') throw e
       // Compaction may have moved the shard and deleted its old segment since we looked it up.
-      if (!retried && !sameLocation(this.map.get(id), at)) return await this.get(id, true)
+      if (!retried && !sameLocation(this.map.get(id), at)) return await this.get(id, room, true)
       return 'missing'
     }
   }
