@@ -375,35 +375,46 @@ Napi::Value ReadWal(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-const char* ReadErrorCode(hive::WalReadResult result) {
-  return result == hive::WalReadResult::kMissing   ? "WAL_MISSING"
-         : result == hive::WalReadResult::kCorrupt ? "WAL_CORRUPT"
-                                                   : "WAL_IO";
-}
-
 // readWalRecord(dir, segment, offset, sequence, length, callback(err, buffer)) — one record, off the
 // loop; err.code tells a record that is gone (WAL_MISSING) from one that is damaged (WAL_CORRUPT).
+// readWalRecordInto(dir, segment, offset, sequence, length, buffer, callback(err)) — the same into the
+// caller's buffer (walRecordSpan bytes at least; the payload ends up at its front), held for the read:
+// a reader that reuses buffers makes no garbage.
 class ReadAtWork : public Napi::AsyncWorker {
  public:
   ReadAtWork(Napi::Function cb, std::string dir, hive::WalLocation at, uint64_t sequence, size_t length)
       : Napi::AsyncWorker(cb, "hive.wal.readAt"), dir_(std::move(dir)), at_(at), sequence_(sequence), length_(length) {}
+  ReadAtWork(Napi::Function cb, std::string dir, hive::WalLocation at, uint64_t sequence, size_t length,
+             Napi::Buffer<uint8_t> into)
+      : ReadAtWork(cb, std::move(dir), at, sequence, length) {
+    into_ = Napi::Persistent(into);
+    into_data_ = into.Data();
+    into_room_ = into.Length();
+  }
   void Execute() override {
     std::string error;
-    result_ = hive::ReadRecordAt(dir_, at_, sequence_, length_, &data_, &error);
+    result_ = into_data_ != nullptr
+                  ? hive::ReadRecordAt(dir_, at_, sequence_, length_, into_data_, into_room_, &error)
+                  : hive::ReadRecordAt(dir_, at_, sequence_, length_, &data_, &error);
     if (result_ != hive::WalReadResult::kOk) SetError(error);
   }
   void OnOK() override {
-    if (data_.empty()) {
+    if (into_data_ != nullptr) {
+      Callback().Call({Env().Null()});
+    } else if (data_.empty()) {
       Callback().Call({Env().Null(), Napi::Buffer<uint8_t>::New(Env(), 0)});
-      return;
+    } else {
+      // Handed over, not copied: a shard record is megabytes.
+      auto* data = new std::vector<uint8_t>(std::move(data_));
+      auto free = [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; };
+      Callback().Call({Env().Null(), Napi::Buffer<uint8_t>::NewOrCopy(Env(), data->data(), data->size(), free, data)});
     }
-    // Handed over, not copied: a shard record is megabytes.
-    auto* data = new std::vector<uint8_t>(std::move(data_));
-    auto free = [](Napi::Env, uint8_t*, std::vector<uint8_t>* d) { delete d; };
-    Callback().Call({Env().Null(), Napi::Buffer<uint8_t>::NewOrCopy(Env(), data->data(), data->size(), free, data)});
   }
   void OnError(const Napi::Error& e) override {
-    e.Set("code", Napi::String::New(Env(), ReadErrorCode(result_)));
+    const char* code = result_ == hive::WalReadResult::kMissing   ? "WAL_MISSING"
+                       : result_ == hive::WalReadResult::kCorrupt ? "WAL_CORRUPT"
+                                                                  : "WAL_IO";
+    e.Set("code", Napi::String::New(Env(), code));
     Callback().Call({e.Value()});
   }
 
@@ -413,6 +424,9 @@ class ReadAtWork : public Napi::AsyncWorker {
   uint64_t sequence_;
   size_t length_;
   std::vector<uint8_t> data_;
+  Napi::Reference<Napi::Buffer<uint8_t>> into_;
+  uint8_t* into_data_ = nullptr;
+  size_t into_room_ = 0;
   hive::WalReadResult result_ = hive::WalReadResult::kOk;
 };
 
@@ -423,48 +437,10 @@ Napi::Value ReadWalRecord(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// readWalRecordInto(dir, segment, offset, sequence, length, buffer, callback(err)) — as readWalRecord,
-// into the caller's buffer (walRecordSpan bytes at least; the payload ends up at its front), which is
-// held for the read: a reader that reuses buffers makes no garbage.
-class ReadIntoWork : public Napi::AsyncWorker {
- public:
-  ReadIntoWork(Napi::Function cb, std::string dir, hive::WalLocation at, uint64_t sequence, size_t length,
-               Napi::Buffer<uint8_t> into)
-      : Napi::AsyncWorker(cb, "hive.wal.readInto"),
-        dir_(std::move(dir)),
-        at_(at),
-        sequence_(sequence),
-        length_(length),
-        into_(Napi::Persistent(into)),
-        data_(into.Data()),
-        room_(into.Length()) {}
-  void Execute() override {
-    std::string error;
-    result_ = hive::ReadRecordAt(dir_, at_, sequence_, length_, data_, room_, &error);
-    if (result_ != hive::WalReadResult::kOk) SetError(error);
-  }
-  void OnOK() override { Callback().Call({Env().Null()}); }
-  void OnError(const Napi::Error& e) override {
-    e.Set("code", Napi::String::New(Env(), ReadErrorCode(result_)));
-    Callback().Call({e.Value()});
-  }
-
- private:
-  std::string dir_;
-  hive::WalLocation at_;
-  uint64_t sequence_;
-  size_t length_;
-  Napi::Reference<Napi::Buffer<uint8_t>> into_;
-  uint8_t* data_;
-  size_t room_;
-  hive::WalReadResult result_ = hive::WalReadResult::kOk;
-};
-
 Napi::Value ReadWalRecordInto(const Napi::CallbackInfo& info) {
   auto number = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().Int64Value()); };
-  (new ReadIntoWork(info[6].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(), {number(1), number(2)},
-                    number(3), static_cast<size_t>(number(4)), info[5].As<Napi::Buffer<uint8_t>>()))
-      ->Queue();
+  (new ReadAtWork(info[6].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(), {number(1), number(2)},
+                  number(3), static_cast<size_t>(number(4)), info[5].As<Napi::Buffer<uint8_t>>()))->Queue();
   return info.Env().Undefined();
 }
 
