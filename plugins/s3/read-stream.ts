@@ -125,6 +125,8 @@ export class StripeStream extends Readable {
         chunk.views.forEach((v, i) => { room = dest.write(v, i === chunk.views.length - 1 ? release : undefined) })
         if (!room) await drained(dest)
       }
+      // Abandoned (the reply closed early): the response is not ours to end.
+      if (this.destroyed) return
       if (end && !dest.destroyed) dest.end()
       // What eos (fastify's watch on the payload) takes for the end of the body.
       this.push(null)
