@@ -8,6 +8,7 @@
  * without reuse a 64 MiB GET leaves 64 MiB of shard buffers for the garbage collector, which then
  * runs a full collection per GET.
  */
+import { ServerResponse } from 'node:http'
 import { Readable, type Writable } from 'node:stream'
 
 /** One stripe's part of the body: its views, and the pooled buffers they lie in (none if not pooled). */
@@ -104,7 +105,10 @@ export class StripeStream extends Readable {
   }
 
   override pipe<T extends NodeJS.WritableStream> (destination: T, options?: { end?: boolean }): T {
-    void this.send(destination as unknown as Writable, options?.end !== false)
+    // Only a response's write callback means the socket is done with the bytes: a PassThrough's, say,
+    // comes while it still holds them.
+    if (!(destination instanceof ServerResponse)) return super.pipe(destination, options)
+    void this.send(destination, options?.end !== false)
     return destination
   }
 
@@ -119,6 +123,7 @@ export class StripeStream extends Readable {
           return
         }
         // Writes complete in order, so the chunk's last write done means all of its buffers are free.
+        // A write whose callback never comes (its socket was destroyed first) leaves them to the GC.
         const release = (): void => { chunk.pooled.forEach(b => { this.buffers.give(b) }) }
         if (chunk.views.length === 0) release()
         let room = true
