@@ -83,6 +83,8 @@ export class Volume implements BlockDevice {
   private checkpointAgain = false
   private failures = 0
   private closed = false
+  private closing: Promise<void> | undefined
+  private drainWanted = true
   /** Chunk ids taken for uploads not yet committed to the map. */
   private readonly uploading = new Set<number>()
   /** Fetches in flight by `<chunk>/<window>`: a miss on a window already coming waits for it. */
@@ -201,11 +203,19 @@ export class Volume implements BlockDevice {
     return this.store.stats()
   }
 
-  /** Uploads every dirty block and checkpoints, then closes the store (the WAL keeps anything left). */
+  /**
+   * Uploads every dirty block and checkpoints, then closes the store (the WAL keeps anything left).
+   * `drain: false` (the volume is being deleted) skips the uploads, and cuts short a drain under way.
+   */
   async close ({ drain = true } = {}): Promise<void> {
-    if (this.closed) return
-    if (drain) {
-      while (this.uploads > 0 || this.measure().dirtyBlocks > 0) {
+    if (!drain) this.drainWanted = false
+    this.closing ??= this.shut()
+    await this.closing
+  }
+
+  private async shut (): Promise<void> {
+    if (this.drainWanted) {
+      while (this.drainWanted && (this.uploads > 0 || this.measure().dirtyBlocks > 0)) {
         this.kick(true)
         await new Promise(resolve => setTimeout(resolve, 20))
         if (this.failures > 3) break
@@ -221,7 +231,7 @@ export class Volume implements BlockDevice {
       }
     }
     this.closed = true
-    // Writers held back for room go on to find the store closed.
+    // Writers held back for room are let go: what they write still reaches the WAL, closed after them.
     for (const w of this.waiters.splice(0)) w()
     clearTimeout(this.idle)
     clearTimeout(this.checkpointTimer)
