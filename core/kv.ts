@@ -22,6 +22,13 @@ export interface BucketOptions {
 }
 
 /**
+ * Reads a listing keeps in flight. The subject index also names every key ever deleted (its delete
+ * marker stays), so a listing reads those too: bounded, a bucket with a long past does not flood the
+ * server with requests at once.
+ */
+const LIST_READS_IN_FLIGHT = 64
+
+/**
  * One JetStream KV bucket of JSON values. All control-plane state goes through here so every
  * write is either a blind put or a compare-and-set on the revision it read.
  */
@@ -99,7 +106,9 @@ export class Bucket<T> {
    * Read from the stream's subject index in one request rather than with nats.js `kv.keys()`: its
    * ordered consumer waits for a message with no more pending, and a key rewritten while it runs
    * can leave it waiting for good (seen as describes hanging while an import task changed state).
-   * The index also names keys whose last entry is a delete marker, so each key is read back.
+   * The index also names keys whose last entry is a delete marker, so each key is read back. A
+   * bucket of more than 100k keys (nats-server's page) is listed in pages that are not one snapshot:
+   * a key created meanwhile can shift another across a page boundary, out of the listing.
    */
   async keys (prefix = ''): Promise<string[]> {
     return (await this.list(prefix)).map(e => e.key)
@@ -133,8 +142,16 @@ export class Bucket<T> {
     const under = prefix === '' ? '>' : `${prefix.replace(/\.$/, '')}.>`
     const info = await this.jsm.streams.info(`KV_${this.name}`, { subjects_filter: `$KV.${this.name}.${under}` })
     const keys = Object.keys(info.state.subjects ?? {}).map(subject => subject.slice(`$KV.${this.name}.`.length)).sort()
-    const got = await Promise.all(keys.map(async key => ({ key, entry: await this.get(key) })))
-    return got.flatMap(({ key, entry }) => entry === undefined ? [] : [{ key, ...entry }])
+    const entries = new Array<Versioned<T> | undefined>(keys.length)
+    let next = 0
+    const reader = async (): Promise<void> => {
+      for (let i = next++; i < keys.length; i = next++) entries[i] = await this.get(keys[i])
+    }
+    await Promise.all(Array.from({ length: Math.min(LIST_READS_IN_FLIGHT, keys.length) }, reader))
+    return keys.flatMap((key, i) => {
+      const entry = entries[i]
+      return entry === undefined ? [] : [{ key, ...entry }]
+    })
   }
 }
 
