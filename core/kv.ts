@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager, KV } from 'nats'
 import { decode, encode } from './codec.js'
 import { CoreErrors } from './errors.js'
+import { inParallel } from './parallel.js'
 
 /** A value read from the store with the revision a compare-and-set update must name. */
 export interface Versioned<T> {
@@ -143,11 +144,7 @@ export class Bucket<T> {
     const info = await this.jsm.streams.info(`KV_${this.name}`, { subjects_filter: `$KV.${this.name}.${under}` })
     const keys = Object.keys(info.state.subjects ?? {}).map(subject => subject.slice(`$KV.${this.name}.`.length)).sort()
     const entries = new Array<Versioned<T> | undefined>(keys.length)
-    let next = 0
-    const reader = async (): Promise<void> => {
-      for (let i = next++; i < keys.length; i = next++) entries[i] = await this.get(keys[i])
-    }
-    await Promise.all(Array.from({ length: Math.min(LIST_READS_IN_FLIGHT, keys.length) }, reader))
+    await inParallel(keys.length, LIST_READS_IN_FLIGHT, async i => { entries[i] = await this.get(keys[i]) })
     return keys.flatMap((key, i) => {
       const entry = entries[i]
       return entry === undefined ? [] : [{ key, ...entry }]

@@ -421,7 +421,7 @@ export class Volume implements BlockDevice {
     if (this.closed) return
     if (this.measure().dirtyBytes < HIGH_WATER) for (const w of this.waiters.splice(0)) w()
     if (this.failures === 0) this.kick()
-    else if (!this.closed) setTimeout(() => this.kick(), Math.min(10_000, 100 * 2 ** this.failures)).unref()
+    else setTimeout(() => this.kick(), Math.min(10_000, 100 * 2 ** this.failures)).unref()
   }
 
   private requestCheckpoint (): void {

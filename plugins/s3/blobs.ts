@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { AwsError, NodeCallError, ReedSolomon, type Bus } from '../../core/index.js'
+import { AwsError, inParallel, NodeCallError, ReedSolomon, type Bus } from '../../core/index.js'
 import { ShardBuffers, StripeStream, type StripeChunk } from './read-stream.js'
 import { parseTarget, type Ring, type Target } from './ring.js'
 import type { ShardRead } from './shards.js'
@@ -402,12 +402,4 @@ function copyFromShards (shards: Uint8Array[], shardLength: number, at: number, 
     out.set(shards[i].subarray(off, off + n), outAt + done)
     done += n
   }
-}
-
-async function inParallel (count: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < count) await fn(next++)
-  }
-  await Promise.all(Array.from({ length: Math.min(width, count) }, worker))
 }
