@@ -167,7 +167,7 @@ const availableAt = new Map<string, number>()
 /** Follows the instance and volume records through JetStream KV (pushed to us as they are written). */
 async function watchRecords (natsUrl: string): Promise<void> {
   nc = await connect(natsServerOptions(natsUrl))
-  const kv = new KvStore(nc.jetstream())
+  const kv = new KvStore(nc)
   const instances = await kv.bucket<any>(kvBucketName('ec2', 'instances'))
   const volumes = await kv.bucket<any>(kvBucketName('ebs', 'volumes'))
   await instances.watch(await instances.lastRevision() + 1, (id, r) => {

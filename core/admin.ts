@@ -50,7 +50,7 @@ export async function runAdmin (name: string, command: string | undefined, args:
   const url = opts.nats ?? readFileSync(joinUrlPath(opts.dataDir), 'utf8').trim()
   const nc = await connect({ ...natsServerOptions(url), name: `hive-admin-${process.pid}`, noAsyncTraces: true })
   try {
-    const kv = new KvStore(nc.jetstream())
+    const kv = new KvStore(nc)
     const registry = await NodeRegistry.open(kv)
     const bus = new Bus(nc, {
       nodeId: `admin-${process.pid}`,

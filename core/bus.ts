@@ -1,7 +1,8 @@
-import { createInbox, ErrorCode, headers as natsHeaders, RequestStrategy, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats'
+import { ErrorCode, headers as natsHeaders, RequestStrategy, type Msg, type NatsConnection, type Subscription } from 'nats'
 import type { Logger } from 'pino'
 import { decode, encode } from './codec.js'
 import { AwsError, CoreErrors, type AwsErrorJSON } from './errors.js'
+import { Requester } from './requester.js'
 import { ACTION_QUEUE, actionSubject, gatherSubject, internalSubject, nodeSubject } from './subjects.js'
 
 /** Who asked, carried with every action so handlers answer as the right account and region. */
@@ -68,21 +69,7 @@ export interface BusOptions {
 export class Bus {
   private readonly subs: Subscription[] = []
   private readonly timeoutMs: number
-  /**
-   * Replies to our requests arrive on `<inbox>.<token>`, one subscription for all of them. nats.js's
-   * own request() builds two Error objects per call (a cancelled-promise rejection even on success),
-   * a cost every AWS request would pay.
-   */
-  private readonly inbox = createInbox()
-  private readonly pending = new Map<string, PendingReply>()
-  private nextToken = 0
-  /**
-   * Messages published in one event-loop turn go out in one socket write: each HTTP request (and
-   * each handler's completion) runs in its own turn of the loop and nats.js flushes once per
-   * microtask checkpoint, so without this every message costs its own write syscall — under load
-   * the largest single cost of the edge.
-   */
-  private outbox: Array<[string, Uint8Array, string | undefined, MsgHdrs | undefined]> = []
+  private readonly requester: Requester
   /** Actions this node serves: a request for one of them runs here, without a trip through NATS. */
   private readonly local = new Map<string, ActionHandler>()
   private readonly localNode = new Map<string, NodeHandler>()
@@ -90,7 +77,7 @@ export class Bus {
 
   constructor (readonly nc: NatsConnection, private readonly opts: BusOptions) {
     this.timeoutMs = opts.timeoutMs ?? 60_000
-    this.subs.push(nc.subscribe(`${this.inbox}.*`, { callback: (_e, m) => this.settle(m.subject.slice(this.inbox.length + 1), m) }))
+    this.requester = new Requester(nc, (err, subject) => { opts.log.warn({ err, subject }, 'bus publish failed') })
   }
 
   serve (service: string, action: string, handler: ActionHandler, opts: ServeOptions = {}): void {
@@ -130,12 +117,7 @@ export class Bus {
       }
     }
     const data = this.fitting(encode({ input, ctx } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
-    const token = (this.nextToken++).toString(36)
-    const reply = await new Promise<Msg | 'timeout' | 'lost'>(resolve => {
-      const timer = setTimeout(() => { this.pending.delete(token); resolve('timeout') }, timeoutMs)
-      this.pending.set(token, { resolve, timer })
-      this.send(actionSubject(service, action), data, `${this.inbox}.${token}`)
-    })
+    const reply = await this.requester.request(actionSubject(service, action), data, timeoutMs)
     if (reply === 'timeout') throw CoreErrors.actionTimedOut(service, action)
     if (reply === 'lost') throw CoreErrors.internal()
     // The server answers a request nobody subscribes to with an empty status message.
@@ -197,17 +179,12 @@ export class Bus {
     return await this.exchange(nodeId, nodeSubject(nodeId, name), name, msg, timeoutMs)
   }
 
-  /** A node or internal call, over the same reply inbox as actions (no per-call Error objects). */
+  /** A node or internal call, over the same requester as actions. */
   private async exchange (nodeId: string, subject: string, name: string, msg: NodeMessage, timeoutMs: number): Promise<NodeMessage> {
     if (msg.data.length > this.maxPayload) throw new NodeCallError(nodeId, false, `${name}: ${msg.data.length} bytes exceed the bus's max_payload`)
     const h = natsHeaders()
     for (const [k, v] of Object.entries(msg.headers ?? {})) h.set(k, v)
-    const token = (this.nextToken++).toString(36)
-    const reply = await new Promise<Msg | 'timeout' | 'lost'>(resolve => {
-      const timer = setTimeout(() => { this.pending.delete(token); resolve('timeout') }, timeoutMs)
-      this.pending.set(token, { resolve, timer })
-      this.send(subject, msg.data, `${this.inbox}.${token}`, h)
-    })
+    const reply = await this.requester.request(subject, msg.data, timeoutMs, h)
     const who = nodeId === 'cluster' ? 'no node' : `node ${nodeId}`
     if (reply === 'timeout' || reply === 'lost') throw new NodeCallError(nodeId, true, `${who} did not answer ${name} (${reply})`)
     // The server's status reply when nobody subscribes: the node is gone.
@@ -243,8 +220,7 @@ export class Bus {
   /** Stops serving; requests still waiting for a reply fail. */
   async close (): Promise<void> {
     for (const s of this.subs.splice(0)) s.unsubscribe()
-    for (const p of this.pending.values()) { clearTimeout(p.timer); p.resolve('lost') }
-    this.pending.clear()
+    this.requester.close()
   }
 
   private async answer (service: string, action: string, handler: ActionHandler, m: Msg): Promise<void> {
@@ -267,7 +243,7 @@ export class Bus {
       this.opts.log.error({ err, requestId: req?.ctx.requestId }, 'reply not sent')
       data = encode({ err: CoreErrors.internal().toJSON() } satisfies BusReply)
     }
-    this.send(m.reply, data)
+    this.requester.publish(m.reply, data)
   }
 
   private async answerNode (name: string, handler: NodeHandler, m: Msg): Promise<void> {
@@ -289,7 +265,7 @@ export class Bus {
       h.set('hive-error', `the reply of ${name} exceeds the bus's max_payload`)
       data = new Uint8Array(0)
     }
-    this.send(m.reply, data, undefined, h)
+    this.requester.publish(m.reply, data, undefined, h)
   }
 
   /** The largest message the bus carries (the server's max_payload). */
@@ -318,37 +294,6 @@ export class Bus {
       }
     }
   }
-
-  private send (subject: string, data: Uint8Array, reply?: string, headers?: MsgHdrs): void {
-    if (this.outbox.push([subject, data, reply, headers]) === 1) setImmediate(() => this.flushOutbox())
-  }
-
-  private flushOutbox (): void {
-    const batch = this.outbox
-    this.outbox = []
-    for (const [subject, data, reply, headers] of batch) {
-      try {
-        this.nc.publish(subject, data, reply === undefined && headers === undefined ? undefined : { ...(reply === undefined ? {} : { reply }), ...(headers === undefined ? {} : { headers }) })
-      } catch (err) {
-        // Closed or draining connection: a request fails now instead of at its timeout.
-        this.opts.log.warn({ err, subject }, 'bus publish failed')
-        if (reply?.startsWith(this.inbox) === true) this.settle(reply.slice(this.inbox.length + 1), 'lost')
-      }
-    }
-  }
-
-  private settle (token: string, outcome: Msg | 'lost'): void {
-    const p = this.pending.get(token)
-    if (p === undefined) return
-    this.pending.delete(token)
-    clearTimeout(p.timer)
-    p.resolve(outcome)
-  }
-}
-
-interface PendingReply {
-  resolve: (m: Msg | 'timeout' | 'lost') => void
-  timer: NodeJS.Timeout
 }
 
 function unwrap (m: Msg): ActionOutput {

@@ -83,7 +83,7 @@ export async function startNode (opts: NodeOptions): Promise<RunningNode> {
     const nc: NatsConnection = await connect({ ...natsServerOptions(natsUrl), name: `hive-${config.nodeId}`, maxReconnectAttempts: -1, noAsyncTraces: true })
     // A drain waits for the server; one that is gone (reconnecting forever) must not hold shutdown.
     cleanup.push(async () => { await withDeadline(nc.drain(), 5_000).catch(async () => await nc.close()) })
-    const kv = new KvStore(nc.jetstream())
+    const kv = new KvStore(nc)
     config = { ...config, ...await joinCluster(kv, opts.dataDir, config) }
     const registry = await NodeRegistry.open(kv)
     const models = validateCapabilities(caps, (await registry.nodes()).filter(n => n.nodeId !== config.nodeId))

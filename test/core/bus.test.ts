@@ -2,11 +2,12 @@ import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect, type NatsConnection } from 'nats'
+import { connect, DiscardPolicy, type NatsConnection } from 'nats'
 import pino from 'pino'
 import { Bus } from '../../core/bus.js'
 import { AwsError } from '../../core/errors.js'
 import { KvStore, RevisionConflict } from '../../core/kv.js'
+import { Requester } from '../../core/requester.js'
 import { natsServerOptions, startEmbeddedNats } from '../../core/nats-server.js'
 
 const log = pino({ level: 'silent' })
@@ -98,9 +99,22 @@ t.test('bus', async t => {
   })
 })
 
+t.test('requester: a request waiting when its connection closes ends lost, not at its timeout', async t => {
+  const conn = await natsFixture(t)
+  const listener = await conn()
+  listener.subscribe('hive.test.silent', { callback: () => {} })
+  await listener.flush()
+  const nc = await conn()
+  const requester = new Requester(nc)
+  const reply = requester.request('hive.test.silent', new Uint8Array(0), 60_000)
+  await nc.flush()
+  await nc.close()
+  t.equal(await reply, 'lost')
+})
+
 t.test('kv', async t => {
   const conn = await natsFixture(t)
-  const kv = new KvStore((await conn()).jetstream())
+  const kv = new KvStore(await conn())
   const bucket = await kv.bucket<{ n: number }>('hive_test_things')
 
   await t.test('update with a stale revision → RevisionConflict', async t => {
@@ -125,6 +139,40 @@ t.test('kv', async t => {
     t.same(await bucket.keys('thing'), ['thing.1'])
     t.same((await bucket.list('thing.')).map(e => e.key), ['thing.1'])
     t.equal(await bucket.get('thing.2'), undefined)
+  })
+
+  await t.test('a deleted key reads as absent, and create writes it again once', async t => {
+    t.equal(await bucket.get('never.written'), undefined)
+    await bucket.put('gone.1', { n: 1 })
+    await bucket.delete('gone.1')
+    t.equal(await bucket.get('gone.1'), undefined)
+    t.ok(await bucket.create('gone.1', { n: 2 }))
+    t.equal(await bucket.create('gone.1', { n: 3 }), undefined)
+    t.same((await bucket.get('gone.1'))?.value, { n: 2 })
+  })
+
+  await t.test('delete at a stale revision → RevisionConflict, and the key stays', async t => {
+    const rev = await bucket.put('gone.2', { n: 1 })
+    await bucket.put('gone.2', { n: 2 })
+    await t.rejects(bucket.delete('gone.2', rev), RevisionConflict)
+    const cur = await bucket.get('gone.2')
+    t.same(cur?.value, { n: 2 })
+    await bucket.delete('gone.2', cur?.revision)
+    t.equal(await bucket.get('gone.2'), undefined)
+  })
+
+  await t.test('a bucket whose stream has no direct get reads and writes the same', async t => {
+    const nc = await conn()
+    const jsm = await nc.jetstreamManager()
+    await jsm.streams.add({ name: 'KV_hive_test_nodirect', subjects: ['$KV.hive_test_nodirect.>'], max_msgs_per_subject: 1, allow_direct: false, allow_rollup_hdrs: true, deny_delete: true, discard: DiscardPolicy.New })
+    const b = await new KvStore(nc).bucket<{ n: number }>('hive_test_nodirect')
+    t.equal((await jsm.streams.info('KV_hive_test_nodirect')).config.allow_direct, false, 'opening left the stream as it was')
+    const rev = await b.put('k', { n: 1 })
+    t.same(await b.get('k'), { value: { n: 1 }, revision: rev })
+    await b.delete('k')
+    t.equal(await b.get('k'), undefined)
+    t.ok(await b.create('k', { n: 2 }))
+    t.same((await b.get('k'))?.value, { n: 2 })
   })
 
   await t.test('listing while keys are created, rewritten and deleted always ends, naming only live keys', async t => {

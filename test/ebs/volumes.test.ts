@@ -209,7 +209,7 @@ t.test('modify-volume - a second modification while the store grows → Incorrec
   // The handlers in this process, on the node's KV, over a data plane whose resize waits to be released.
   const nc = await connect(natsServerOptions(node.natsUrl))
   t.teardown(async () => { await nc.close() })
-  const store = await EbsStore.open(new KvStore(nc.jetstream()))
+  const store = await EbsStore.open(new KvStore(nc))
   let release = (): void => {}
   const grown = new Promise<void>(resolve => { release = resolve })
   const done: Array<Promise<void>> = []
