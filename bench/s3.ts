@@ -12,12 +12,16 @@
 // Last line: {"s3_small_put_vs_s3rver", "s3_small_get_vs_s3rver", "s3_large_put_vs_disk", "s3_list_100k_vs_1k", …}.
 // A null HTTP server (200 to everything; a GET gets 4 KiB or 64 MiB) takes every round too: the
 // client's own ceiling on this machine, so a figure near it says the client was the limit.
+// The KV floor (bench/s3-kv-floor.ts) takes the 4 KiB rounds: fastify, an MD5 per PUT and one
+// JetStream KV write or read per request through the core's KvStore, nothing else — the most
+// requests a server of Hive's shape (an edge in fastify, objects committed to JetStream KV) can
+// answer here, whatever the rest of it costs.
 // BENCH_CLIENT=raw (default) sends the 4 KiB requests and the listing's fill through an undici pool
 // signed by aws4, and the 64 MiB objects through undici too; BENCH_CLIENT=sdk sends the 4 KiB
 // requests through @aws-sdk/client-s3, whose ~1 ms of CPU per request caps one client process near
 // the figures being measured on this 2-core VM (the null row shows it). Bucket set-up and the
 // listing pages always go through @aws-sdk/client-s3.
-// BENCH_TARGETS=hive1,hive3,s3rver,null chooses targets; BENCH_LIST_KEYS=0 skips the listing part.
+// BENCH_TARGETS=hive1,hive3,s3rver,null,floor chooses targets; BENCH_LIST_KEYS=0 skips the listing part.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -43,7 +47,7 @@ const LIST_SMALL = 1000
 const LIST_SAMPLES = 15
 const TIMEOUT_S = num('BENCH_TIMEOUT', 3600)
 const CLIENT_KIND: ClientKind = process.env.BENCH_CLIENT === 'sdk' ? 'sdk' : 'raw'
-const TARGETS = new Set((process.env.BENCH_TARGETS ?? 'hive1,hive3,s3rver,null').split(',').map(s => s.trim()))
+const TARGETS = new Set((process.env.BENCH_TARGETS ?? 'hive1,hive3,s3rver,null,floor').split(',').map(s => s.trim()))
 
 interface Server extends Omit<Endpoint, 'bucket'> { id: string, name: string, stop: () => Promise<void> }
 
@@ -148,6 +152,11 @@ require('node:http').createServer((req, res) => {
 async function startNull (): Promise<Server> {
   const { proc, match } = await spawnServer(['-e', NULL_SERVER], {}, /null listening on (\d+)/, 'stdout')
   return { id: 'null', name: 'null http server', endpoint: `http://127.0.0.1:${match[1]}`, region: 'us-east-1', accessKeyId: 'null', secretAccessKey: 'null', stop: async () => { await stopProc(proc, 5000) } }
+}
+
+async function startKvFloor (): Promise<Server> {
+  const { proc, match } = await spawnServer(['--no-warnings', '--import', 'tsx', join(ROOT, 'bench/s3-kv-floor.ts')], {}, /kv floor listening on (http:\/\/[\d.]+:\d+)/, 'stdout')
+  return { id: 'floor', name: 'kv floor', endpoint: match[1], region: 'us-east-1', accessKeyId: 'floor', secretAccessKey: 'floor', stop: async () => { await stopProc(proc, 5000) } }
 }
 
 /** Runs one job in a fresh client process; its stderr (progress) goes to ours, its last stdout line is the result. */
@@ -255,6 +264,9 @@ try {
   if (TARGETS.has('null')) {
     await attempt('start null http server', async () => { servers.push(await startNull()) })
   }
+  if (TARGETS.has('floor')) {
+    await attempt('start kv floor', async () => { servers.push(await startKvFloor()) })
+  }
   log(`client: ${CLIENT_KIND}; targets: ${servers.map(s => `${s.name} ${s.endpoint}`).join(', ')}`)
 
   // ── 4 KiB at concurrency 64: interleaved rounds (this VM drifts; a ratio of runs taken minutes
@@ -273,7 +285,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     log(`raw disk write ${DISK_MIB} MiB, round ${round + 1}/${ROUNDS}`)
     await attempt('raw disk write', async () => { disk.push(await runClient<DiskResult>({ kind: 'disk', dir: join(base, 'disk'), mib: DISK_MIB, syncEveryMib: DISK_SYNC_MIB }, 300)) })
-    for (const s of servers) {
+    for (const s of servers.filter(s => s.id !== 'floor')) {
       log(`64 MiB PUT+GET ×${LARGE_COUNT}, round ${round + 1}/${ROUNDS}: ${s.name}`)
       await attempt(`64 MiB on ${s.name}`, async () => {
         const r = await runClient<LargeResult>({ kind: 'large', ...endpointOf(s, 'bench-large'), size: LARGE, count: LARGE_COUNT, prefix: `r${round}` }, 600)
@@ -301,7 +313,7 @@ try {
 }
 
 // ── report ──────────────────────────────────────────────────────────────────────────────────────
-const NAMES: Record<string, string> = { hive1: 'hive 1 node', hive3: 'hive 3 nodes RS(2,1)', s3rver: 's3rver', null: 'null http (ceiling)' }
+const NAMES: Record<string, string> = { hive1: 'hive 1 node', hive3: 'hive 3 nodes RS(2,1)', s3rver: 's3rver', null: 'null http (ceiling)', floor: 'kv floor' }
 const sm = (id: string): { put: Phase, get: Phase } | undefined => {
   const rs = small.get(id)
   return rs === undefined ? undefined : { put: medianPhase(rs.map(r => r.put)), get: medianPhase(rs.map(r => r.get)) }
@@ -315,7 +327,7 @@ const f = (x: number | undefined, d = 0, w = 8): string => (x === undefined || !
 
 console.log(`S3 (client: ${CLIENT_KIND === 'sdk' ? '@aws-sdk/client-s3' : 'undici, signed by aws4'}): 4 KiB objects at concurrency ${CONCURRENCY}, ${SECONDS} s per phase; ${LARGE_COUNT} × 64 MiB sequential; median of ${ROUNDS} interleaved rounds; MB = 10^6 B`)
 console.log('target                  4K PUT/s  p50 ms  p99 ms  4K GET/s  p50 ms  p99 ms  64M PUT MB/s  64M GET MB/s')
-for (const id of ['hive1', 'hive3', 's3rver', 'null']) {
+for (const id of ['hive1', 'hive3', 's3rver', 'null', 'floor']) {
   const s = sm(id)
   const l = lg(id)
   if (s === undefined && l === undefined) continue
@@ -350,6 +362,10 @@ goal(`${LIST_KEYS}-key page (worst of first/middle) ÷ 1k-key page`, listVs, '×
 if (h3 !== undefined) {
   console.log(`three nodes RS(2,1): 4 KiB PUT ${f(ratio(h3.put.ops, rv?.put.ops), 2, 0)}× s3rver, GET ${f(ratio(h3.get.ops, rv?.get.ops), 2, 0)}× s3rver; 64 MiB PUT ${f(ratio(lg('hive3')?.put, diskMBps), 2, 0)}× disk, GET ${f((lg('hive3')?.get ?? NaN) / 1000, 2, 0)} GB/s`)
 }
+const floor = sm('floor')
+if (floor !== undefined) {
+  console.log(`kv floor (fastify + one JetStream KV op per request, nothing else): 4 KiB PUT ${f(ratio(floor.put.ops, rv?.put.ops), 2, 0)}× s3rver, GET ${f(ratio(floor.get.ops, rv?.get.ops), 2, 0)}× s3rver`)
+}
 for (const msg of failures) console.log(`FAILED ${msg}`)
 console.log(JSON.stringify({
   s3_small_put_vs_s3rver: r3(putVs),
@@ -373,6 +389,10 @@ console.log(JSON.stringify({
   s3_list_1k_ms: r3(list1k?.firstMs),
   s3_list_100k_ms: r3(listBigMs),
   s3_list_keys: listBig?.keys ?? null,
+  kv_floor_small_put_ops: r3(floor?.put.ops),
+  kv_floor_small_get_ops: r3(floor?.get.ops),
+  kv_floor_small_put_vs_s3rver: r3(ratio(floor?.put.ops, rv?.put.ops)),
+  kv_floor_small_get_vs_s3rver: r3(ratio(floor?.get.ops, rv?.get.ops)),
   client_ceiling_put_ops: r3(sm('null')?.put.ops),
   client_ceiling_get_ops: r3(sm('null')?.get.ops),
   client_ceiling_large_put_mbps: r3(lg('null')?.put),

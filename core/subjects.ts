@@ -16,8 +16,11 @@
  *                                 other capabilities (`s3.object.put` …), same message form as
  *                                 hive.node.*; one node that serves <name> answers. The core's own:
  *                                 `tags.exists.<prefix>` (tags.ts).
- *   _INBOX.<nuid>.<token>        where replies to one bus's requests arrive: one subscription per
- *                                 bus (per node), <token> names the pending request (base-36 counter).
+ *   _INBOX.<nuid>.<token>        where replies to one Requester's requests arrive (requester.ts): one
+ *                                 subscription for the bus and one for the KV store of each node,
+ *                                 <token> names the pending request (base-36 counter).
+ *   $KV.<bucket>.<key>, $JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>   JetStream's own: KV
+ *                                 writes and reads, requested directly (kv.ts says how).
  *   NATS answers 503 "no responders" when nobody subscribes: the bus turns that into an AwsError
  *   naming the capability that is missing.
  *
