@@ -116,7 +116,7 @@ export class Bus {
         clearTimeout(timer)
       }
     }
-    const data = this.fitting(encode({ input, ctx } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
+    const data = this.fitting(encode({ input, ctx: wireContext(ctx) } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
     const reply = await this.requester.request(actionSubject(service, action), data, timeoutMs)
     if (reply === 'timeout') throw CoreErrors.actionTimedOut(service, action)
     if (reply === 'lost') throw CoreErrors.internal()
@@ -204,7 +204,7 @@ export class Bus {
   async gather (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = 5_000): Promise<ActionOutput[]> {
     const expected = await this.opts.serversOf(service, action)
     if (expected === 0) throw CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
-    const replies = await this.nc.requestMany(gatherSubject(service, action), encode({ input, ctx } satisfies BusRequest), {
+    const replies = await this.nc.requestMany(gatherSubject(service, action), encode({ input, ctx: wireContext(ctx) } satisfies BusRequest), {
       strategy: RequestStrategy.Count, maxMessages: expected, maxWait: timeoutMs
     })
     const out: ActionOutput[] = []
@@ -279,21 +279,40 @@ export class Bus {
     return data
   }
 
-  /** The handler's context; its child logger is made only if the handler logs. */
   private context (ctx: RequestContext, service: string, action: string): ActionContext {
-    let log: Logger | undefined
-    const parent = this.opts.log
-    return {
-      ...ctx,
-      service,
-      action,
-      nodeId: this.opts.nodeId,
-      get log () {
-        log ??= parent.child({ requestId: ctx.requestId, action: `${service}:${action}` })
-        return log
-      }
-    }
+    return new HandlerContext(ctx, service, action, this.opts.nodeId, this.opts.log)
   }
+}
+
+/**
+ * The handler's context; its child logger is made only if the handler logs. A class: an object
+ * literal with a getter and a spread took 2% of the event loop under small S3 requests.
+ */
+class HandlerContext implements ActionContext {
+  readonly requestId: string
+  readonly region: string
+  readonly accountId: string
+  readonly principalArn: string
+  readonly #parent: Logger
+  #log: Logger | undefined
+
+  constructor (ctx: RequestContext, readonly service: string, readonly action: string, readonly nodeId: string, parent: Logger) {
+    this.#parent = parent
+    this.requestId = ctx.requestId
+    this.region = ctx.region
+    this.accountId = ctx.accountId
+    this.principalArn = ctx.principalArn
+  }
+
+  get log (): Logger {
+    this.#log ??= this.#parent.child({ requestId: this.requestId, action: `${this.service}:${this.action}` })
+    return this.#log
+  }
+}
+
+/** What of a context crosses the bus: a handler's own context (its logger, its node) stays home. */
+function wireContext ({ requestId, region, accountId, principalArn }: RequestContext): RequestContext {
+  return { requestId, region, accountId, principalArn }
 }
 
 function unwrap (m: Msg): ActionOutput {

@@ -33,6 +33,19 @@ export interface BlobRef {
   stripes: string[][]
 }
 
+const BLOB_ID_BYTES = 12
+let idPool = { bytes: Buffer.alloc(0), at: 0 }
+
+/**
+ * 96 random bits as 24 hex digits, drawn from a pooled buffer: a randomBytes call per blob took
+ * 1.7% of the event loop under small PUTs.
+ */
+function newBlobId (): string {
+  if (idPool.at + BLOB_ID_BYTES > idPool.bytes.length) idPool = { bytes: randomBytes(BLOB_ID_BYTES * 256), at: 0 }
+  const id = idPool.bytes.toString('hex', idPool.at, idPool.at + BLOB_ID_BYTES)
+  idPool.at += BLOB_ID_BYTES
+  return id
+}
 
 /** Shards per stripe are at most this long: a whole stripe of a 2+1 code is 2 MiB of data. */
 const MAX_SHARD = 1024 * 1024
@@ -98,7 +111,7 @@ export class BlobStore {
   async put (body: Uint8Array): Promise<BlobRef> {
     const { k, m } = this.code()
     const shardSize = Math.min(MAX_SHARD, Math.max(4096, this.bus.maxPayload - 64 * 1024))
-    const ref: BlobRef = { id: randomBytes(12).toString('hex'), size: body.length, k, m, shardSize, stripes: [] }
+    const ref: BlobRef = { id: newBlobId(), size: body.length, k, m, shardSize, stripes: [] }
     const count = Math.ceil(body.length / (k * shardSize))
     ref.stripes = new Array<string[]>(count)
     await inParallel(count, PUT_STRIPES_IN_FLIGHT, async s => {
@@ -118,7 +131,7 @@ export class BlobStore {
   async putStream (source: AsyncIterable<Uint8Array>, onStripe: (stripe: Uint8Array) => Promise<void>): Promise<BlobRef> {
     const { k, m } = this.code()
     const shardSize = Math.min(MAX_SHARD, Math.max(4096, this.bus.maxPayload - 64 * 1024))
-    const ref: BlobRef = { id: randomBytes(12).toString('hex'), size: 0, k, m, shardSize, stripes: [] }
+    const ref: BlobRef = { id: newBlobId(), size: 0, k, m, shardSize, stripes: [] }
     const stripeBytes = k * shardSize
     const writing = new Set<Promise<void>>()
     let failure: unknown
