@@ -20,7 +20,7 @@
 namespace {
 
 // Bumped whenever the JS-visible surface of the addon changes, so core/native.ts can refuse a stale build.
-constexpr uint32_t kAbiVersion = 5;
+constexpr uint32_t kAbiVersion = 6;
 
 // ---------------------------------------------------------------------------------------------
 // Shard lists: JS arrays of Uint8Array, all of one length.
@@ -444,6 +444,25 @@ Napi::Value ReadWalRecordInto(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// readWalRecordCached(dir, segment, offset, sequence, length) — the record's payload if all of it is in
+// the page cache, else undefined (the caller then reads it off the loop, which also reports any error),
+// or null where the filesystem cannot read without waiting. The one read here that runs on the event
+// loop: it never waits for the disk, and for a small record queueing the work cost more than the read.
+Napi::Value ReadWalRecordCached(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto number = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().Int64Value()); };
+  const hive::WalLocation at{number(1), number(2)};
+  const auto length = static_cast<size_t>(number(4));
+  const size_t span = hive::WalRecordSpan(at.offset, length);
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, span);
+  std::string error;
+  const auto result = hive::ReadRecordAtIfCached(info[0].As<Napi::String>().Utf8Value(), at, number(3), length,
+                                                 out.Data(), span, &error);
+  if (result == hive::WalReadResult::kCannotTell) return env.Null();
+  if (result != hive::WalReadResult::kOk) return env.Undefined();
+  return out;
+}
+
 Napi::Value WalRecordSpan(const Napi::CallbackInfo& info) {
   const auto offset = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
   const auto length = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
@@ -740,6 +759,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readWal", Napi::Function::New<ReadWal>(env, "readWal"));
   exports.Set("readWalRecord", Napi::Function::New<ReadWalRecord>(env, "readWalRecord"));
   exports.Set("readWalRecordInto", Napi::Function::New<ReadWalRecordInto>(env, "readWalRecordInto"));
+  exports.Set("readWalRecordCached", Napi::Function::New<ReadWalRecordCached>(env, "readWalRecordCached"));
   exports.Set("walRecordSpan", Napi::Function::New<WalRecordSpan>(env, "walRecordSpan"));
   exports.Set("BlockStore", BlockStoreWrap::Define(env));
   return exports;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,10 +29,20 @@ bool AllZero(const uint8_t* p, size_t n) {
 }
 
 // Reads up to n bytes at offset, stopping early only at end of file. -1 (errno set) on error.
-ssize_t ReadFully(int fd, uint8_t* buf, size_t n, uint64_t offset) {
+// With `cached_only`, the read never waits for the disk (preadv2 RWF_NOWAIT): it stops early, as at the
+// end of the file, at the first byte not in the page cache (EAGAIN); -1 with errno EOPNOTSUPP where the
+// filesystem cannot read that way.
+ssize_t ReadFully(int fd, uint8_t* buf, size_t n, uint64_t offset, bool cached_only = false) {
   size_t got = 0;
   while (got < n) {
-    const ssize_t r = pread(fd, buf + got, n - got, static_cast<off_t>(offset + got));
+    ssize_t r;
+    if (cached_only) {
+      iovec iov{buf + got, n - got};
+      r = preadv2(fd, &iov, 1, static_cast<off_t>(offset + got), RWF_NOWAIT);
+      if (r < 0 && errno == EAGAIN) break;
+    } else {
+      r = pread(fd, buf + got, n - got, static_cast<off_t>(offset + got));
+    }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return -1;
     if (r == 0) break;
@@ -101,9 +112,10 @@ std::string CheckRecord(uint8_t* bytes, uint64_t first, uint64_t sequence, size_
 
 // ReadRecordAt with the buffer left to the caller: room(span) is asked, once the record is known to lie
 // within the file, for `span` bytes to read it into (nullptr: there is none, an I/O error).
+// `cached_only`: kNotCached rather than wait for the disk (or when the filesystem cannot promise not to).
 template <typename Room>
 WalReadResult ReadRecordInto(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
-                             Room&& room, std::string* error) {
+                             Room&& room, std::string* error, bool cached_only = false) {
   const std::string name = wal::SegmentName(at.segment);
   const std::string path = dir + "/" + name;
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -130,10 +142,21 @@ WalReadResult ReadRecordInto(const std::string& dir, const WalLocation& at, uint
     *error = name + " at byte " + std::to_string(at.offset) + ": no room for its " + std::to_string(span) + " bytes";
     return WalReadResult::kIoError;
   }
-  const ssize_t n = fits ? ReadFully(fd, bytes, span, first) : 0;
+  const ssize_t n = fits ? ReadFully(fd, bytes, span, first, cached_only) : 0;
   const int read_errno = errno;
   std::string reason;
   WalReadResult result = WalReadResult::kOk;
+  if (cached_only && n < 0 && read_errno == EOPNOTSUPP) {
+    close(fd);
+    *error = ErrnoMessage("read " + path + " without waiting", read_errno);
+    return WalReadResult::kCannotTell;
+  }
+  if (cached_only && fits && n >= 0 && static_cast<size_t>(n) < span) {
+    // Not all cached, or the file ended early: the waiting read tells which.
+    close(fd);
+    *error = name + " at byte " + std::to_string(at.offset) + ": not all in the page cache";
+    return WalReadResult::kNotCached;
+  }
   if (n < 0) {
     reason = ErrnoMessage("read", read_errno);
     result = WalReadResult::kIoError;
@@ -182,6 +205,12 @@ WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64
                            uint8_t* out, size_t room, std::string* error) {
   return ReadRecordInto(dir, at, sequence, length, [out, room](size_t span) { return span <= room ? out : nullptr; },
                         error);
+}
+
+WalReadResult ReadRecordAtIfCached(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                                   uint8_t* out, size_t room, std::string* error) {
+  return ReadRecordInto(dir, at, sequence, length, [out, room](size_t span) { return span <= room ? out : nullptr; },
+                        error, true);
 }
 
 bool ListWalSegments(const std::string& dir, std::vector<uint64_t>* first_sequences, std::string* error) {

@@ -105,6 +105,10 @@ enum class WalReadResult {
   kMissing,  // the segment file is gone (checkpointed by DeleteUpTo, recycled) or ends before the record
   kCorrupt,  // the bytes there are not that record: a checksum, kind, length, type or sequence is wrong
   kIoError,  // the segment could not be opened or read for another reason
+  kNotCached,  // ReadRecordAtIfCached only: some of its bytes are not in the page cache (or the file ends
+               // before it): ReadRecordAt reads it, or says what is wrong
+  kCannotTell,  // ReadRecordAtIfCached only: this filesystem cannot read without waiting (tmpfs, some
+                // network filesystems), so asking again is wasted
 };
 
 // Reads the record `sequence` of `length` payload bytes at `at` alone, with one pread, checking every
@@ -120,6 +124,13 @@ WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64
 // front, so a reader that reuses its buffers allocates nothing. The first `length` bytes are the payload.
 WalReadResult ReadRecordAt(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
                            uint8_t* out, size_t room, std::string* error);
+
+// As the above, but never waiting for the disk: kNotCached unless every byte of the record is in the page
+// cache, which makes it cheap enough to run on an event loop (a few microseconds for a small record,
+// where handing the read to another thread costs more than the read). Any result but kOk, kNotCached and
+// kCannotTell is as ReadRecordAt's.
+WalReadResult ReadRecordAtIfCached(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
+                                   uint8_t* out, size_t room, std::string* error);
 
 // The bytes a record of `length` payload bytes at segment offset `offset` spans, fragment headers included.
 size_t WalRecordSpan(uint64_t offset, size_t length);

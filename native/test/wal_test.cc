@@ -960,6 +960,54 @@ TEST(CheckpointedTruncatedOrAbsurdLocationsReadAsMissing) {
         WalReadResult::kMissing);
 }
 
+TEST(CachedOnlyReadsAgreeWithReadRecordAtOrSayNotCached) {
+  for (const bool in_memory : {false, true}) {
+    TempDir dir(in_memory);
+    std::unique_ptr<WalWriter> writer = OpenWriter(dir.path);
+    std::vector<Located> records;
+    for (const size_t size : {size_t{0}, size_t{100}, size_t{4096}, 3 * kBlockSize + 500}) {
+      records.push_back(AppendLocated(*writer, Payload(records.size(), size)));
+    }
+    writer.reset();
+    auto cached = [&](const Located& r, const WalLocation& at) {
+      const size_t span = hive::WalRecordSpan(at.offset, r.data.size());
+      Bytes room(span);
+      std::string error;
+      const WalReadResult result = hive::ReadRecordAtIfCached(dir.path, at, r.sequence, r.data.size(), room.data(), span, &error);
+      if (result == WalReadResult::kOk) CHECK(std::equal(r.data.begin(), r.data.end(), room.begin()));
+      else CHECK(!error.empty());
+      return result;
+    };
+    // Just written, so in the page cache: read from there, on any filesystem that can tell (tmpfs cannot).
+    const bool can_tell = cached(records[0], records[0].location) != WalReadResult::kCannotTell;
+    for (const Located& r : records) CHECK(cached(r, r.location) == (can_tell ? WalReadResult::kOk : WalReadResult::kCannotTell));
+    // Dropped from the cache (where the filesystem honours the advice): not read, or read intact.
+    const std::string path = dir.path + "/" + hive::wal::SegmentName(1);
+    const int fd = open(path.c_str(), O_RDWR);
+    CHECK(fd >= 0);
+    CHECK_EQ(fdatasync(fd), 0);
+    CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    for (const Located& r : records) {
+      const WalReadResult result = cached(r, r.location);
+      CHECK(result == WalReadResult::kOk || result == (can_tell ? WalReadResult::kNotCached : WalReadResult::kCannotTell));
+      CheckReadsBack(dir.path, r);
+    }
+    // Damaged, elsewhere or gone: never kOk.
+    const Located& r = records[2];
+    uint8_t byte;
+    CHECK_EQ(pread(fd, &byte, 1, r.location.offset + kHeaderSize + 7), 1);
+    const uint8_t flipped = byte ^ 0x10;
+    CHECK_EQ(pwrite(fd, &flipped, 1, r.location.offset + kHeaderSize + 7), 1);
+    const WalReadResult damaged = can_tell ? WalReadResult::kCorrupt : WalReadResult::kCannotTell;
+    CHECK(cached(r, r.location) == damaged);
+    CHECK_EQ(pwrite(fd, &byte, 1, r.location.offset + kHeaderSize + 7), 1);
+    close(fd);
+    CHECK(cached(r, {r.location.segment, r.location.offset + 1}) == damaged);
+    CHECK(cached(r, {2, r.location.offset}) == WalReadResult::kMissing);
+    CHECK(cached(r, {1, UINT64_MAX - 5}) == WalReadResult::kMissing);
+  }
+}
+
 TEST(RecordsReadDuringCheckpointsAreIntactOrMissingNeverCorrupt) {
   TempDir dir;
   std::unique_ptr<WalWriter> writer = OpenWriter(dir.path, 4096);
