@@ -26,7 +26,7 @@
  *   "AWS4-HMAC-SHA256-TRAILER\n" date "\n" scope "\n" sig(last) "\n" sha256(trailers)
  * where trailers are "name:value\n" each, sorted by name.
  */
-import { createHash } from 'node:crypto'
+import { sha256Hex } from './sha256.js'
 
 export interface ChunkSigning {
   /** The request's timestamp (ISO 8601 basic) and credential scope, as in its string to sign. */
@@ -130,8 +130,4 @@ function extensionValue (extensions: string[], name: string): string | undefined
 
 function malformed (message: string): ChunkedDecoding {
   return { ok: false, problem: 'malformed', message }
-}
-
-function sha256Hex (data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex')
 }

@@ -14,11 +14,12 @@
  * Failures are AwsErrors in the codes and statuses of the service named by the credential scope:
  * see authErrorsFor.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { ProtocolName } from './model.js'
 import { AwsError } from './errors.js'
 import type { HttpRequest } from './http.js'
 import type { Credentials, CredentialsProvider } from './credentials.js'
+import { sha256Hex } from './sha256.js'
 import { decodeAwsChunked } from './sigv4-streaming.js'
 import type { PayloadSha256 } from './streamed-body.js'
 
@@ -443,7 +444,7 @@ export async function verifySigV4 (req: HttpRequest, provider: CredentialsProvid
     signed.signedHeaders.join(';'),
     payloadHash
   ].join('\n')
-  const stringToSign = [ALGORITHM, signed.amzDate, signed.scope, sha256Hex(Buffer.from(canonicalRequest))].join('\n')
+  const stringToSign = [ALGORITHM, signed.amzDate, signed.scope, sha256Hex(canonicalRequest)].join('\n')
   if (!sameSignature(hmac(key, stringToSign).toString('hex'), signed.signature)) {
     throw errors.badSignature({ accessKeyId, stringToSign, signatureProvided: signed.signature, canonicalRequest })
   }
@@ -637,9 +638,6 @@ function hmac (key: Buffer, data: string): Buffer {
   return createHmac('sha256', key).update(data).digest()
 }
 
-function sha256Hex (data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex')
-}
 
 function sameSignature (expected: string, provided: string): boolean {
   const a = Buffer.from(expected)
