@@ -21,7 +21,8 @@ const nats = await startEmbeddedNats(dir, pino({ level: 'warn' }))
 const nc = await connect({ ...natsServerOptions(nats.url), noAsyncTraces: true })
 const objects = await new KvStore(nc).bucket<FloorRecord>('bench_floor_objects')
 const body = Buffer.alloc(4096, 120)
-const keyOf = (url: string): string => Buffer.from(url, 'utf8').toString('base64url')
+// The path names the object; the SDK adds a query (?x-id=PutObject) that must not.
+const keyOf = (url: string): string => Buffer.from(url.split('?')[0], 'utf8').toString('base64url')
 
 const app = Fastify()
 app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, b, done) => done(null, b))

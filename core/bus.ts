@@ -270,7 +270,7 @@ export class Bus {
 
   /** The largest message the bus carries (the server's max_payload). */
   get maxPayload (): number {
-    return this.nc.info?.max_payload ?? 1024 * 1024
+    return this.requester.maxPayload
   }
 
   /** A message larger than the server's max_payload would make nats.js throw at flush time. */

@@ -66,7 +66,7 @@ export class Bucket<T> {
 
   async get (key: string): Promise<Versioned<T> | undefined> {
     const e = await this.last(key)
-    return e?.value === undefined ? undefined : { value: decode(e.value) as T, revision: e.revision }
+    return e === undefined || e.deleted || e.value.length === 0 ? undefined : { value: decode(e.value) as T, revision: e.revision }
   }
 
   async put (key: string, value: T): Promise<number> {
@@ -83,7 +83,7 @@ export class Bucket<T> {
     }
     // A deleted key keeps its delete marker as last entry: creating it again replaces the marker.
     const marker = await this.last(key)
-    if (marker === undefined || marker.value !== undefined) return undefined
+    if (marker?.deleted !== true) return undefined
     try {
       return await this.write(key, data, marker.revision)
     } catch (e) {
@@ -94,6 +94,8 @@ export class Bucket<T> {
 
   /** Compare-and-set: writes only if the key is still at `revision`. */
   async update (key: string, value: T, revision: number): Promise<number> {
+    // 0 would mean "only if absent": that is create's.
+    if (!(revision > 0)) throw new RangeError('revision must be greater than 0')
     return await this.write(key, encode(value), revision)
   }
 
@@ -124,7 +126,7 @@ export class Bucket<T> {
 
   /** Deletes the key; with `revision`, only if it is still at that revision (else RevisionConflict). */
   async delete (key: string, revision?: number): Promise<void> {
-    await this.write(key, EMPTY, revision, 'DEL')
+    await this.write(key, EMPTY, revision === 0 ? undefined : revision, 'DEL')
   }
 
   /**
@@ -179,6 +181,8 @@ export class Bucket<T> {
 
   /** One write; with `expected`, only if the key's last entry is at that revision (else RevisionConflict). */
   private async write (key: string, data: Uint8Array, expected?: number, operation?: 'DEL'): Promise<number> {
+    checkKey(key)
+    if (data.length > this.requester.maxPayload) throw new Error(`kv ${this.name}: ${key}: ${data.length} bytes exceed the server's max_payload`)
     let h: MsgHdrs | undefined
     if (expected !== undefined || operation !== undefined) {
       h = natsHeaders()
@@ -193,23 +197,18 @@ export class Bucket<T> {
     return ack.seq
   }
 
-  /**
-   * The key's last entry: its revision, and its value unless it is a delete marker (or empty);
-   * undefined when the key was never written.
-   */
-  private async last (key: string): Promise<{ revision: number, value?: Uint8Array } | undefined> {
+  /** The key's last entry, a value or a delete marker; undefined when the key was never written. */
+  private async last (key: string): Promise<{ revision: number, value: Uint8Array, deleted: boolean } | undefined> {
+    checkKey(key)
     if (this.directPrefix === undefined) {
       const e = await this.kv.get(key)
-      if (e === null) return undefined
-      return { revision: e.revision, ...(e.operation === 'PUT' && e.value.length > 0 ? { value: e.value } : {}) }
+      return e === null ? undefined : { revision: e.revision, value: e.value, deleted: e.operation !== 'PUT' }
     }
     const m = answered(await this.requester.request(this.directPrefix + key, EMPTY, KV_TIMEOUT_MS), this.name, key)
     const status = m.headers?.code ?? 0
     if (status === 404) return undefined
     if (status !== 0) throw new Error(`kv ${this.name}: read of ${key}: ${status} ${m.headers?.description ?? ''}`)
-    const revision = Number(m.headers?.get('Nats-Sequence'))
-    const live = (m.headers?.get('KV-Operation') ?? '') === '' && m.data.length > 0
-    return { revision, ...(live ? { value: m.data } : {}) }
+    return { revision: Number(m.headers?.get('Nats-Sequence')), value: m.data, deleted: (m.headers?.get('KV-Operation') ?? '') !== '' }
   }
 }
 
@@ -241,7 +240,18 @@ export class KvStore {
   }
 }
 
+/**
+ * The keys JetStream KV allows (nats.js's own rule): on a raw subject anything else would be a
+ * wildcard that reads another key, or break the protocol line the connection shares with the bus.
+ */
+const KEY = /^[-/=.\w]+$/
+
+function checkKey (key: string): void {
+  if (!KEY.test(key) || key.startsWith('.') || key.endsWith('.')) throw new Error(`invalid KV key '${key}'`)
+}
+
 function answered (reply: Msg | NoReply, bucket: string, key: string): Msg {
-  if (reply === 'timeout' || reply === 'lost') throw new Error(`kv ${bucket}: no answer for ${key} (${reply})`)
+  if (reply === 'timeout') throw new Error(`kv ${bucket}: no answer for ${key} in time`)
+  if (reply === 'lost') throw new Error(`kv ${bucket}: the request for ${key} was lost (the connection closed or refused it)`)
   return reply
 }

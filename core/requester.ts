@@ -40,6 +40,11 @@ export class Requester {
     })
   }
 
+  /** The largest message the server takes (its max_payload). */
+  get maxPayload (): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024
+  }
+
   /** Queues a message for this turn's write. */
   publish (subject: string, data: Uint8Array, reply?: string, headers?: MsgHdrs): void {
     if (this.outbox.push([subject, data, reply, headers]) === 1) setImmediate(() => this.flush())

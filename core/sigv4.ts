@@ -638,7 +638,6 @@ function hmac (key: Buffer, data: string): Buffer {
   return createHmac('sha256', key).update(data).digest()
 }
 
-
 function sameSignature (expected: string, provided: string): boolean {
   const a = Buffer.from(expected)
   const b = Buffer.from(provided)

@@ -31,7 +31,7 @@ bool AllZero(const uint8_t* p, size_t n) {
 // Reads up to n bytes at offset, stopping early only at end of file. -1 (errno set) on error.
 // With `cached_only`, the read never waits for the disk (preadv2 RWF_NOWAIT): it stops early, as at the
 // end of the file, at the first byte not in the page cache (EAGAIN); -1 with errno EOPNOTSUPP where the
-// filesystem cannot read that way.
+// filesystem cannot read that way (or ENOSYS, EINVAL, EPERM where the kernel or a seccomp filter will not).
 ssize_t ReadFully(int fd, uint8_t* buf, size_t n, uint64_t offset, bool cached_only = false) {
   size_t got = 0;
   while (got < n) {
@@ -112,7 +112,7 @@ std::string CheckRecord(uint8_t* bytes, uint64_t first, uint64_t sequence, size_
 
 // ReadRecordAt with the buffer left to the caller: room(span) is asked, once the record is known to lie
 // within the file, for `span` bytes to read it into (nullptr: there is none, an I/O error).
-// `cached_only`: kNotCached rather than wait for the disk (or when the filesystem cannot promise not to).
+// `cached_only`: kNotCached rather than wait for the disk, kCannotTell where reads cannot be made not to.
 template <typename Room>
 WalReadResult ReadRecordInto(const std::string& dir, const WalLocation& at, uint64_t sequence, size_t length,
                              Room&& room, std::string* error, bool cached_only = false) {
@@ -146,7 +146,8 @@ WalReadResult ReadRecordInto(const std::string& dir, const WalLocation& at, uint
   const int read_errno = errno;
   std::string reason;
   WalReadResult result = WalReadResult::kOk;
-  if (cached_only && n < 0 && read_errno == EOPNOTSUPP) {
+  if (cached_only && n < 0 &&
+      (read_errno == EOPNOTSUPP || read_errno == ENOSYS || read_errno == EINVAL || read_errno == EPERM)) {
     close(fd);
     *error = ErrnoMessage("read " + path + " without waiting", read_errno);
     return WalReadResult::kCannotTell;

@@ -107,8 +107,8 @@ enum class WalReadResult {
   kIoError,  // the segment could not be opened or read for another reason
   kNotCached,  // ReadRecordAtIfCached only: some of its bytes are not in the page cache (or the file ends
                // before it): ReadRecordAt reads it, or says what is wrong
-  kCannotTell,  // ReadRecordAtIfCached only: this filesystem cannot read without waiting (tmpfs, some
-                // network filesystems), so asking again is wasted
+  kCannotTell,  // ReadRecordAtIfCached only: this filesystem (tmpfs, some network filesystems) or kernel
+                // cannot read without waiting, so asking again is wasted
 };
 
 // Reads the record `sequence` of `length` payload bytes at `at` alone, with one pread, checking every

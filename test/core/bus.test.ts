@@ -99,7 +99,7 @@ t.test('bus', async t => {
   })
 })
 
-t.test('requester: a request waiting when its connection closes ends lost, not at its timeout', async t => {
+t.test('requester - a request waiting when its connection closes ends lost, not at its timeout', async t => {
   const conn = await natsFixture(t)
   const listener = await conn()
   listener.subscribe('hive.test.silent', { callback: () => {} })
@@ -159,6 +159,14 @@ t.test('kv', async t => {
     t.same(cur?.value, { n: 2 })
     await bucket.delete('gone.2', cur?.revision)
     t.equal(await bucket.get('gone.2'), undefined)
+  })
+
+  await t.test('a key JetStream KV does not allow is refused before it reaches the server, reads and writes', async t => {
+    for (const key of ['a b', 'thing.*', 'thing.>', '.thing', 'thing.', 'line\r\nPUB x 1']) {
+      await t.rejects(bucket.put(key, { n: 1 }), /invalid KV key/, `put ${JSON.stringify(key)}`)
+      await t.rejects(bucket.get(key), /invalid KV key/, `get ${JSON.stringify(key)}`)
+    }
+    t.same((await bucket.get('thing.1'))?.value, { n: 2 }, 'the connection still serves')
   })
 
   await t.test('a bucket whose stream has no direct get reads and writes the same', async t => {

@@ -61,7 +61,7 @@ t.test('wal read-at - a flipped byte or a wrong sequence → WAL_CORRUPT', async
   t.ok((await readWalRecord(dir, first)).equals(payload(1, 100)), 'the record before it is untouched')
   flipByte(segmentPath(dir, big), position)
   t.ok((await readWalRecord(dir, big)).equals(payload(2, 70_000)))
-  // A small record is read from the page cache on the loop; damaged, it fails the same way.
+  // A small record, which is read from the page cache where it can be: damaged, it fails the same way.
   flipByte(segmentPath(dir, first), first.offset + 16 + 40)
   await t.rejects(readWalRecord(dir, first), { code: 'WAL_CORRUPT', message: /checksum mismatch/ })
   flipByte(segmentPath(dir, first), first.offset + 16 + 40)
