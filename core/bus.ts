@@ -116,7 +116,7 @@ export class Bus {
         clearTimeout(timer)
       }
     }
-    const data = this.fitting(encode({ input, ctx: wireContext(ctx) } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
+    const data = this.fitting(encode({ input, ctx: requestContextOf(ctx) } satisfies BusRequest), () => CoreErrors.requestTooLarge(this.nc.info?.max_payload ?? 0))
     const reply = await this.requester.request(actionSubject(service, action), data, timeoutMs)
     if (reply === 'timeout') throw CoreErrors.actionTimedOut(service, action)
     if (reply === 'lost') throw CoreErrors.internal()
@@ -204,7 +204,7 @@ export class Bus {
   async gather (service: string, action: string, input: ActionInput, ctx: RequestContext, timeoutMs = 5_000): Promise<ActionOutput[]> {
     const expected = await this.opts.serversOf(service, action)
     if (expected === 0) throw CoreErrors.capabilityUnavailable(service, action, await this.opts.capabilityOf(service, action))
-    const replies = await this.nc.requestMany(gatherSubject(service, action), encode({ input, ctx: wireContext(ctx) } satisfies BusRequest), {
+    const replies = await this.nc.requestMany(gatherSubject(service, action), encode({ input, ctx: requestContextOf(ctx) } satisfies BusRequest), {
       strategy: RequestStrategy.Count, maxMessages: expected, maxWait: timeoutMs
     })
     const out: ActionOutput[] = []
@@ -310,8 +310,11 @@ class HandlerContext implements ActionContext {
   }
 }
 
-/** What of a context crosses the bus: a handler's own context (its logger, its node) stays home. */
-function wireContext ({ requestId, region, accountId, principalArn }: RequestContext): RequestContext {
+/**
+ * The caller's context alone, without what a handler's context adds (its logger, its node): what
+ * crosses the bus, and what work that outlives its handler keeps.
+ */
+export function requestContextOf ({ requestId, region, accountId, principalArn }: RequestContext): RequestContext {
   return { requestId, region, accountId, principalArn }
 }
 

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  AwsError, CoreErrors, isAwsError, kvBucketName, matchFilters, paginate, TagStore, tagsForResource,
+  AwsError, CoreErrors, isAwsError, kvBucketName, matchFilters, paginate, requestContextOf, TagStore, tagsForResource,
   type ActionHandler, type ActionInput, type ActionOutput, type ActionSpec, type Bucket, type Bus, type Filter, type Hive,
   type RequestContext, type Tag, type TagSpecification
 } from '../../core/index.js'
@@ -105,10 +105,6 @@ export const ImportErrors = {
   notCancellable: (id: string, status: string) =>
     new AwsError('IncorrectState', `The import task ${id} is ${status} and cannot be canceled.`, 400)
 } as const
-
-/** The caller's context as it crosses the bus (an ActionContext also carries its logger). */
-export const requestContext = (ctx: RequestContext): RequestContext =>
-  ({ requestId: ctx.requestId, region: ctx.region, accountId: ctx.accountId, principalArn: ctx.principalArn })
 
 /** A failure the client caused (a disk qemu-img cannot read, or will not): shown as AWS shows them, "ClientError: …". */
 export class DiskError extends Error {}
@@ -643,7 +639,7 @@ export function importHandlers (hive: Pick<Hive, 'bus' | 'kv' | 'node' | 'log' |
       record.architecture = input.Architecture ?? 'x86_64'
       record.platform = input.Platform ?? 'Linux'
       if (input.BootMode !== undefined) record.bootMode = input.BootMode
-      await start(requestContext(ctx), record, taskTags)
+      await start(requestContextOf(ctx), record, taskTags)
       return imageTaskOutput(record, taskTags)
     },
 
@@ -652,7 +648,7 @@ export function importHandlers (hive: Pick<Hive, 'bus' | 'kv' | 'node' | 'log' |
       if (input.DiskContainer === undefined) throw CoreErrors.missingParameter('DiskContainer')
       const taskTags = tagsForResource(input.TagSpecifications, 'import-snapshot-task')
       const record = newTask(ctx, 'snapshot', [diskOf(input.DiskContainer)], input)
-      await start(requestContext(ctx), record, taskTags)
+      await start(requestContextOf(ctx), record, taskTags)
       return snapshotTaskOutput(record, taskTags)
     },
 

@@ -23,10 +23,10 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import {
-  AwsError, CoreErrors, isAwsError, kvBucketName, matchFilters, paginate, RevisionConflict, serveTaggedResources, TagStore,
+  AwsError, CoreErrors, isAwsError, kvBucketName, matchFilters, paginate, requestContextOf, RevisionConflict, serveTaggedResources, TagStore,
   type ActionHandler, type ActionSpec, type Bucket, type Filter, type FilterFields, type Hive, type KvStore, type RequestContext, type Tag
 } from '../../core/index.js'
-import { IMPORT_ACTIONS, importHandlers, importTaggedResources, requestContext } from './image-import.js'
+import { IMPORT_ACTIONS, importHandlers, importTaggedResources } from './image-import.js'
 
 export type ImageState = 'pending' | 'available' | 'failed' | 'deregistered'
 
@@ -275,7 +275,7 @@ export async function registerImage (hive: Pick<Hive, 'bus' | 'kv'>, ctx: Reques
   if (root.Ebs?.SnapshotId === undefined) throw ImageErrors.mapping(`The root device ${rootDeviceName} must have a snapshotId.`)
 
   const snapshotIds = [...new Set(inputs.flatMap(m => m.Ebs?.SnapshotId === undefined ? [] : [m.Ebs.SnapshotId]))]
-  const snapshots = new Map((await describeSnapshots(hive, requestContext(ctx), snapshotIds)).map(s => [s.SnapshotId, s]))
+  const snapshots = new Map((await describeSnapshots(hive, requestContextOf(ctx), snapshotIds)).map(s => [s.SnapshotId, s]))
   const blockDeviceMappings: ImageMapping[] = inputs.map(m => {
     const mapping: ImageMapping = { deviceName: m.DeviceName as string }
     if (m.VirtualName !== undefined) mapping.virtualName = m.VirtualName
@@ -640,7 +640,7 @@ export function imageHandlers (hive: Pick<Hive, 'bus' | 'kv' | 'node' | 'log' | 
       const source = await visible(input.SourceImageId, ctx.accountId)
       if (source.state !== 'available') throw ImageErrors.notUsable(source.imageId, source.state)
       const copies = new Map<string, string>()
-      const caller = requestContext(ctx)
+      const caller = requestContextOf(ctx)
       for (const snapshotId of snapshotsOf(source)) {
         const out = await hive.bus.request('ec2', 'CopySnapshot', {
           SourceSnapshotId: snapshotId,
