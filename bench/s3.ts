@@ -12,16 +12,17 @@
 // Last line: {"s3_small_put_vs_s3rver", "s3_small_get_vs_s3rver", "s3_large_put_vs_disk", "s3_list_100k_vs_1k", …}.
 // A null HTTP server (200 to everything; a GET gets 4 KiB or 64 MiB) takes every round too: the
 // client's own ceiling on this machine, so a figure near it says the client was the limit.
-// The KV floor (bench/s3-kv-floor.ts) takes the 4 KiB rounds: fastify, an MD5 per PUT and one
-// JetStream KV write or read per request through the core's KvStore, nothing else — the most
-// requests a server of Hive's shape (an edge in fastify, objects committed to JetStream KV) can
-// answer here, whatever the rest of it costs.
+// The floor (bench/s3-floor.ts) takes the 4 KiB rounds: fastify, SigV4, an MD5 and a durable
+// write-ahead-log append per PUT, and one JetStream KV write or read per request, through the
+// core's own code, nothing else — the most requests a server of Hive's shape (an edge in fastify,
+// durable PUTs, objects committed to JetStream KV) can answer here, whatever the rest of it costs.
 // BENCH_CLIENT=raw (default) sends the 4 KiB requests and the listing's fill through an undici pool
-// signed by aws4, and the 64 MiB objects through undici too; BENCH_CLIENT=sdk sends the 4 KiB
+// signed by bench/s3-signer.ts, and the 64 MiB objects through undici; BENCH_CLIENT=sdk sends the 4 KiB
 // requests through @aws-sdk/client-s3, whose ~1 ms of CPU per request caps one client process near
 // the figures being measured on this 2-core VM (the null row shows it). Bucket set-up and the
 // listing pages always go through @aws-sdk/client-s3.
-// BENCH_TARGETS=hive1,hive3,s3rver,null,floor chooses targets; BENCH_LIST_KEYS=0 skips the listing part.
+// BENCH_TARGETS=hive1,hive3,s3rver,null,floor chooses targets; BENCH_LIST_KEYS=0 skips the listing part,
+// BENCH_LARGE_COUNT=0 the 64 MiB part.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -39,7 +40,7 @@ const ROUNDS = Math.max(1, num('BENCH_ROUNDS', 3))
 const CONCURRENCY = 64
 const SMALL = 4096
 const LARGE = 64 * 1024 * 1024
-const LARGE_COUNT = Math.max(1, num('BENCH_LARGE_COUNT', 3))
+const LARGE_COUNT = Math.max(0, num('BENCH_LARGE_COUNT', 3))
 const DISK_MIB = 256
 const DISK_SYNC_MIB = 64
 const LIST_KEYS = num('BENCH_LIST_KEYS', 100_000)
@@ -154,9 +155,9 @@ async function startNull (): Promise<Server> {
   return { id: 'null', name: 'null http server', endpoint: `http://127.0.0.1:${match[1]}`, region: 'us-east-1', accessKeyId: 'null', secretAccessKey: 'null', stop: async () => { await stopProc(proc, 5000) } }
 }
 
-async function startKvFloor (): Promise<Server> {
-  const { proc, match } = await spawnServer(['--no-warnings', '--import', 'tsx', join(ROOT, 'bench/s3-kv-floor.ts')], {}, /kv floor listening on (http:\/\/[\d.]+:\d+)/, 'stdout')
-  return { id: 'floor', name: 'kv floor', endpoint: match[1], region: 'us-east-1', accessKeyId: 'floor', secretAccessKey: 'floor', stop: async () => { await stopProc(proc, 5000) } }
+async function startFloor (dir: string): Promise<Server> {
+  const { proc, match } = await spawnServer(['--no-warnings', '--import', 'tsx', join(ROOT, 'bench/s3-floor.ts'), dir], {}, /floor listening on (http:\/\/[\d.]+:\d+)/, 'stdout')
+  return { id: 'floor', name: 'floor', endpoint: match[1], region: 'us-east-1', accessKeyId: 'floor', secretAccessKey: 'floor', stop: async () => { await stopProc(proc, 5000) } }
 }
 
 /** Runs one job in a fresh client process; its stderr (progress) goes to ours, its last stdout line is the result. */
@@ -265,7 +266,7 @@ try {
     await attempt('start null http server', async () => { servers.push(await startNull()) })
   }
   if (TARGETS.has('floor')) {
-    await attempt('start kv floor', async () => { servers.push(await startKvFloor()) })
+    await attempt('start floor', async () => { servers.push(await startFloor(join(base, 'floor'))) })
   }
   log(`client: ${CLIENT_KIND}; targets: ${servers.map(s => `${s.name} ${s.endpoint}`).join(', ')}`)
 
@@ -282,7 +283,7 @@ try {
   }
 
   // ── 64 MiB sequential, beside the raw disk write of the same filesystem ──
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < (LARGE_COUNT === 0 ? 0 : ROUNDS); round++) {
     log(`raw disk write ${DISK_MIB} MiB, round ${round + 1}/${ROUNDS}`)
     await attempt('raw disk write', async () => { disk.push(await runClient<DiskResult>({ kind: 'disk', dir: join(base, 'disk'), mib: DISK_MIB, syncEveryMib: DISK_SYNC_MIB }, 300)) })
     for (const s of servers.filter(s => s.id !== 'floor')) {
@@ -313,7 +314,7 @@ try {
 }
 
 // ── report ──────────────────────────────────────────────────────────────────────────────────────
-const NAMES: Record<string, string> = { hive1: 'hive 1 node', hive3: 'hive 3 nodes RS(2,1)', s3rver: 's3rver', null: 'null http (ceiling)', floor: 'kv floor' }
+const NAMES: Record<string, string> = { hive1: 'hive 1 node', hive3: 'hive 3 nodes RS(2,1)', s3rver: 's3rver', null: 'null http (ceiling)', floor: 'floor' }
 const sm = (id: string): { put: Phase, get: Phase } | undefined => {
   const rs = small.get(id)
   return rs === undefined ? undefined : { put: medianPhase(rs.map(r => r.put)), get: medianPhase(rs.map(r => r.get)) }
@@ -325,7 +326,7 @@ const lg = (id: string): { put: number, get: number } | undefined => {
 const diskMBps = disk.length === 0 ? undefined : median(disk.map(d => d.MBps))
 const f = (x: number | undefined, d = 0, w = 8): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d)).padStart(w)
 
-console.log(`S3 (client: ${CLIENT_KIND === 'sdk' ? '@aws-sdk/client-s3' : 'undici, signed by aws4'}): 4 KiB objects at concurrency ${CONCURRENCY}, ${SECONDS} s per phase; ${LARGE_COUNT} × 64 MiB sequential; median of ${ROUNDS} interleaved rounds; MB = 10^6 B`)
+console.log(`S3 (client: ${CLIENT_KIND === 'sdk' ? '@aws-sdk/client-s3' : 'undici, signed by bench/s3-signer.ts'}): 4 KiB objects at concurrency ${CONCURRENCY}, ${SECONDS} s per phase; ${LARGE_COUNT} × 64 MiB sequential; median of ${ROUNDS} interleaved rounds; MB = 10^6 B`)
 console.log('target                  4K PUT/s  p50 ms  p99 ms  4K GET/s  p50 ms  p99 ms  64M PUT MB/s  64M GET MB/s')
 for (const id of ['hive1', 'hive3', 's3rver', 'null', 'floor']) {
   const s = sm(id)
@@ -364,7 +365,7 @@ if (h3 !== undefined) {
 }
 const floor = sm('floor')
 if (floor !== undefined) {
-  console.log(`kv floor (fastify + one JetStream KV op per request, nothing else): 4 KiB PUT ${f(ratio(floor.put.ops, rv?.put.ops), 2, 0)}× s3rver, GET ${f(ratio(floor.get.ops, rv?.get.ops), 2, 0)}× s3rver`)
+  console.log(`floor (fastify, SigV4, a durable log append and one JetStream KV op per request, nothing else): 4 KiB PUT ${f(ratio(floor.put.ops, rv?.put.ops), 2, 0)}× s3rver, GET ${f(ratio(floor.get.ops, rv?.get.ops), 2, 0)}× s3rver`)
 }
 for (const msg of failures) console.log(`FAILED ${msg}`)
 console.log(JSON.stringify({
@@ -389,10 +390,10 @@ console.log(JSON.stringify({
   s3_list_1k_ms: r3(list1k?.firstMs),
   s3_list_100k_ms: r3(listBigMs),
   s3_list_keys: listBig?.keys ?? null,
-  kv_floor_small_put_ops: r3(floor?.put.ops),
-  kv_floor_small_get_ops: r3(floor?.get.ops),
-  kv_floor_small_put_vs_s3rver: r3(ratio(floor?.put.ops, rv?.put.ops)),
-  kv_floor_small_get_vs_s3rver: r3(ratio(floor?.get.ops, rv?.get.ops)),
+  floor_small_put_ops: r3(floor?.put.ops),
+  floor_small_get_ops: r3(floor?.get.ops),
+  floor_small_put_vs_s3rver: r3(ratio(floor?.put.ops, rv?.put.ops)),
+  floor_small_get_vs_s3rver: r3(ratio(floor?.get.ops, rv?.get.ops)),
   client_ceiling_put_ops: r3(sm('null')?.put.ops),
   client_ceiling_get_ops: r3(sm('null')?.get.ops),
   client_ceiling_large_put_mbps: r3(lg('null')?.put),
