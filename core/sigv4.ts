@@ -315,25 +315,24 @@ function parseSignedRequest (req: HttpRequest, params: ReadonlyMap<string, strin
 }
 
 function parseAuthorizationHeader (req: HttpRequest, authorization: string, errors: AuthErrors): SignedRequest {
-  const malformed = (problem: string): AwsError => errors.malformed(problem, false)
   const space = authorization.indexOf(' ')
   const algorithm = space < 0 ? authorization : authorization.slice(0, space)
-  if (algorithm !== ALGORITHM) throw malformed(`unsupported algorithm '${algorithm}'; use ${ALGORITHM}.`)
+  if (algorithm !== ALGORITHM) throw errors.malformed(`unsupported algorithm '${algorithm}'; use ${ALGORITHM}.`, false)
   const fields = new Map<string, string>()
   for (const part of authorization.slice(space + 1).split(',')) {
     const field = part.trim()
     const eq = field.indexOf('=')
-    if (eq <= 0) throw malformed(`'${field}' not a valid key=value pair (missing equal-sign) in Authorization header: '${authorization}'.`)
+    if (eq <= 0) throw errors.malformed(`'${field}' not a valid key=value pair (missing equal-sign) in Authorization header: '${authorization}'.`, false)
     fields.set(field.slice(0, eq), field.slice(eq + 1))
   }
   const credential = fields.get('Credential')
   const signedHeaders = fields.get('SignedHeaders')
   const signature = fields.get('Signature')
   if (credential === undefined || signedHeaders === undefined || signature === undefined) {
-    throw malformed('the authorization header requires three components: Credential, SignedHeaders, and Signature.')
+    throw errors.malformed('the authorization header requires three components: Credential, SignedHeaders, and Signature.', false)
   }
   const amzDate = req.headers['x-amz-date'] ?? rfc7231ToAmzDate(req.headers.date)
-  if (amzDate === undefined) throw malformed("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+  if (amzDate === undefined) throw errors.malformed("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.", false)
   return signedRequest(false, { credential, signedHeaders, signature, amzDate }, errors, {
     securityToken: req.headers['x-amz-security-token'],
     contentSha256: req.headers['x-amz-content-sha256']

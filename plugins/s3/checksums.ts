@@ -62,9 +62,19 @@ export function checksumOf (algorithm: ChecksumAlgorithm, data: Uint8Array): str
   return digestOf(algorithm, data).toString('base64')
 }
 
-function localMd5 (): Md5Stream {
-  const h = createHash('md5')
-  return { update: async data => { h.update(data) }, digest: async () => h.digest('hex'), discard: () => {} }
+/** MD5 on the event loop, for bodies in memory. */
+class LocalMd5 implements Md5Stream {
+  private readonly hash = createHash('md5')
+
+  async update (data: Uint8Array): Promise<void> {
+    this.hash.update(data)
+  }
+
+  async digest (): Promise<string> {
+    return this.hash.digest('hex')
+  }
+
+  discard (): void {}
 }
 
 export function md5Hex (data: Uint8Array): string {
@@ -126,7 +136,7 @@ export class UploadDigest {
     this.sent = sentChecksum(input)
     const a = this.sent?.algorithm ?? algorithm
     this.hasher = a === undefined ? undefined : new ChecksumHasher(a)
-    this.md5 = md5 ?? localMd5()
+    this.md5 = md5 ?? new LocalMd5()
   }
 
   /** Feeds the next bytes; resolves once the MD5 is done with them (they may be reused then). */

@@ -12,7 +12,7 @@
  * distinct data directories of the best-scoring nodes; with fewer directories than shards, some
  * directory takes two shards (a single disk protects against a corrupt shard, not its own loss).
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Bucket, KvStore } from '../../core/index.js'
 import { kvBucketName } from '../../core/index.js'
 
@@ -36,8 +36,15 @@ export function parseTarget (t: Target): { nodeId: string, dir: number } {
   return { nodeId: t.slice(0, slash), dir: Number(t.slice(slash + 1)) }
 }
 
-function score (key: string, who: string): bigint {
-  return createHash('sha1').update(key).update('\0').update(who).digest().readBigUInt64BE(0)
+/** Rendezvous weight of `who` for `key`: the first 8 bytes of SHA-1(key NUL who), compared big-endian. */
+function score (key: string, who: string): Buffer {
+  return hash('sha1', `${key}\0${who}`, 'buffer').subarray(0, 8)
+}
+
+/** Highest score first; equal scores keep their order (the sort is stable). */
+function byScore<T> (items: T[], scoreOf: (item: T) => Buffer): T[] {
+  if (items.length < 2) return items
+  return items.map(item => ({ item, s: scoreOf(item) })).sort((a, b) => Buffer.compare(b.s, a.s)).map(x => x.item)
 }
 
 export class Ring {
@@ -74,15 +81,11 @@ export class Ring {
 
   /** The n targets of the stripe named `key`, in shard order. */
   place (key: string, n: number): Target[] {
-    const nodes = [...this.members.values()]
-      .map(m => ({ m, s: score(key, m.nodeId) }))
-      .sort((a, b) => a.s < b.s ? 1 : a.s > b.s ? -1 : 0)
-      .map(x => x.m)
+    const nodes = byScore([...this.members.values()], m => score(key, m.nodeId))
     if (nodes.length === 0) throw new Error('no s3 members')
     const out: Target[] = []
     // Round r takes each node's r-th best directory: distinct nodes first, then distinct directories.
-    const dirOrder = new Map(nodes.map(m => [m.nodeId, Array.from({ length: Math.max(1, m.dirs) }, (_, d) => d)
-      .sort((a, b) => { const x = score(key, `${m.nodeId}/${a}`); const y = score(key, `${m.nodeId}/${b}`); return x < y ? 1 : x > y ? -1 : 0 })]))
+    const dirOrder = new Map(nodes.map(m => [m.nodeId, byScore(Array.from({ length: Math.max(1, m.dirs) }, (_, d) => d), d => score(key, `${m.nodeId}/${d}`))]))
     for (let round = 0; out.length < n; round++) {
       let added = false
       for (const m of nodes) {
