@@ -28,7 +28,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { Pool } from 'undici'
-import { s3Signer } from './s3-signer.js'
+import { objectPath, s3Signer } from './s3-signer.js'
 
 export interface Endpoint { endpoint: string, region: string, accessKeyId: string, secretAccessKey: string, bucket: string }
 export type ClientKind = 'sdk' | 'raw'
@@ -86,7 +86,7 @@ function rawOps (e: Endpoint, concurrency: number): SmallOps {
   const pool = new Pool(e.endpoint, { connections: concurrency, pipelining: 1 })
   const sign = s3Signer({ accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey }, e.region, u.host)
   const send = async (method: 'PUT' | 'GET', key: string, body?: Buffer): Promise<number> => {
-    const path = `/${e.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
+    const path = objectPath(e.bucket, key)
     const res = await pool.request({ method, path, headers: sign(method, path, body), body })
     let n = 0
     const chunks: Buffer[] = []

@@ -283,15 +283,17 @@ try {
   }
 
   // ── 64 MiB sequential, beside the raw disk write of the same filesystem ──
-  for (let round = 0; round < (LARGE_COUNT === 0 ? 0 : ROUNDS); round++) {
-    log(`raw disk write ${DISK_MIB} MiB, round ${round + 1}/${ROUNDS}`)
-    await attempt('raw disk write', async () => { disk.push(await runClient<DiskResult>({ kind: 'disk', dir: join(base, 'disk'), mib: DISK_MIB, syncEveryMib: DISK_SYNC_MIB }, 300)) })
-    for (const s of servers.filter(s => s.id !== 'floor')) {
-      log(`64 MiB PUT+GET ×${LARGE_COUNT}, round ${round + 1}/${ROUNDS}: ${s.name}`)
-      await attempt(`64 MiB on ${s.name}`, async () => {
-        const r = await runClient<LargeResult>({ kind: 'large', ...endpointOf(s, 'bench-large'), size: LARGE, count: LARGE_COUNT, prefix: `r${round}` }, 600)
-        large.set(s.id, [...large.get(s.id) ?? [], r])
-      })
+  if (LARGE_COUNT > 0) {
+    for (let round = 0; round < ROUNDS; round++) {
+      log(`raw disk write ${DISK_MIB} MiB, round ${round + 1}/${ROUNDS}`)
+      await attempt('raw disk write', async () => { disk.push(await runClient<DiskResult>({ kind: 'disk', dir: join(base, 'disk'), mib: DISK_MIB, syncEveryMib: DISK_SYNC_MIB }, 300)) })
+      for (const s of servers.filter(s => s.id !== 'floor')) {
+        log(`64 MiB PUT+GET ×${LARGE_COUNT}, round ${round + 1}/${ROUNDS}: ${s.name}`)
+        await attempt(`64 MiB on ${s.name}`, async () => {
+          const r = await runClient<LargeResult>({ kind: 'large', ...endpointOf(s, 'bench-large'), size: LARGE, count: LARGE_COUNT, prefix: `r${round}` }, 600)
+          large.set(s.id, [...large.get(s.id) ?? [], r])
+        })
+      }
     }
   }
 
@@ -326,7 +328,7 @@ const lg = (id: string): { put: number, get: number } | undefined => {
 const diskMBps = disk.length === 0 ? undefined : median(disk.map(d => d.MBps))
 const f = (x: number | undefined, d = 0, w = 8): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d)).padStart(w)
 
-console.log(`S3 (client: ${CLIENT_KIND === 'sdk' ? '@aws-sdk/client-s3' : 'undici, signed by bench/s3-signer.ts'}): 4 KiB objects at concurrency ${CONCURRENCY}, ${SECONDS} s per phase; ${LARGE_COUNT} × 64 MiB sequential; median of ${ROUNDS} interleaved rounds; MB = 10^6 B`)
+console.log(`S3 (client: ${CLIENT_KIND === 'sdk' ? '@aws-sdk/client-s3' : 'undici, signed by bench/s3-signer.ts'}): 4 KiB objects at concurrency ${CONCURRENCY}, ${SECONDS} s per phase; ${LARGE_COUNT > 0 ? `${LARGE_COUNT} × 64 MiB sequential` : 'no 64 MiB part'}; median of ${ROUNDS} interleaved rounds; MB = 10^6 B`)
 console.log('target                  4K PUT/s  p50 ms  p99 ms  4K GET/s  p50 ms  p99 ms  64M PUT MB/s  64M GET MB/s')
 for (const id of ['hive1', 'hive3', 's3rver', 'null', 'floor']) {
   const s = sm(id)
@@ -335,7 +337,7 @@ for (const id of ['hive1', 'hive3', 's3rver', 'null', 'floor']) {
   console.log(`${NAMES[id].padEnd(22)} ${f(s?.put.ops, 0, 9)} ${f(s?.put.p50, 2, 7)} ${f(s?.put.p99, 2, 7)} ${f(s?.get.ops, 0, 9)} ${f(s?.get.p50, 2, 7)} ${f(s?.get.p99, 2, 7)} ${f(l?.put, 0, 13)} ${f(l?.get, 0, 13)}` +
     ((s?.put.errors ?? 0) + (s?.get.errors ?? 0) > 0 ? `  (${(s?.put.errors ?? 0) + (s?.get.errors ?? 0)} errors: ${s?.put.firstError ?? s?.get.firstError ?? ''})` : ''))
 }
-console.log(`raw disk write, ${DISK_MIB} MiB in 1 MiB writes, fdatasync every ${DISK_SYNC_MIB} MiB: ${f(diskMBps, 0, 0)} MB/s (runs: ${disk.map(d => d.MBps.toFixed(0)).join(', ')})`)
+if (disk.length > 0) console.log(`raw disk write, ${DISK_MIB} MiB in 1 MiB writes, fdatasync every ${DISK_SYNC_MIB} MiB: ${f(diskMBps, 0, 0)} MB/s (runs: ${disk.map(d => d.MBps.toFixed(0)).join(', ')})`)
 for (const l of [list1k, listBig]) {
   if (l === undefined) continue
   console.log(`ListObjectsV2 max-keys 1000, hive 1 node, ${l.keys} keys: first page ${l.firstMs.toFixed(2)} ms (p90 ${l.firstP90Ms.toFixed(2)}, ${l.firstKeyCount} keys), ` +

@@ -12,7 +12,7 @@
  * distinct data directories of the best-scoring nodes; with fewer directories than shards, some
  * directory takes two shards (a single disk protects against a corrupt shard, not its own loss).
  */
-import { hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { Bucket, KvStore } from '../../core/index.js'
 import { kvBucketName } from '../../core/index.js'
 
@@ -38,7 +38,7 @@ export function parseTarget (t: Target): { nodeId: string, dir: number } {
 
 /** Rendezvous weight of `who` for `key`: the first 8 bytes of SHA-1(key NUL who), compared big-endian. */
 function score (key: string, who: string): Buffer {
-  return hash('sha1', `${key}\0${who}`, 'buffer').subarray(0, 8)
+  return createHash('sha1').update(`${key}\0${who}`).digest().subarray(0, 8)
 }
 
 /** Highest score first; equal scores keep their order (the sort is stable). */
