@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
+import { toHttpRequest } from '../core/edge.js'
 import { AwsError } from '../core/errors.js'
 import { KvStore } from '../core/kv.js'
 import { readWalRecord, Wal, type WalLocation } from '../core/native.js'
@@ -43,13 +44,9 @@ const credentials = { lookup: async (id: string) => id === key.accessKeyId ? key
 const keyOf = (url: string): string => Buffer.from(url.split('?')[0], 'utf8').toString('base64url')
 
 async function verify (request: FastifyRequest): Promise<Buffer> {
-  const url = request.raw.url ?? '/'
-  const q = url.indexOf('?')
-  const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(request.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v
-  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-  await verifySigV4({ method: request.method, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1), headers, body }, credentials, { protocol: 'rest-xml', region: 'us-east-1' })
-  return body
+  const req = toHttpRequest(request)
+  await verifySigV4(req, credentials, { protocol: 'rest-xml', region: 'us-east-1' })
+  return req.body
 }
 
 const app = Fastify()

@@ -3,12 +3,12 @@
 // (host, x-amz-content-sha256, x-amz-date). aws4 costs 45–70 µs per request here, and the client
 // shares this 2-core VM with the server it measures; this costs about 20. The signing key is kept
 // for its day. The path is signed as sent, so it must be in SigV4's canonical form: objectPath.
-import { createHash, createHmac } from 'node:crypto'
+import { createHmac } from 'node:crypto'
+import { sha256Hex } from '../core/sha256.js'
 
 export interface SignerCredentials { accessKeyId: string, secretAccessKey: string }
 
 const SIGNED_HEADERS = 'host;x-amz-content-sha256;x-amz-date'
-const sha256Hex = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex')
 const EMPTY_SHA256 = sha256Hex('')
 
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest()
@@ -28,7 +28,7 @@ export function objectPath (bucket: string, key: string): string {
   return `/${bucket}/${key.split('/').map(segment).join('/')}`
 }
 
-export function s3Signer (credentials: SignerCredentials, region: string, host: string): (method: string, path: string, body?: Uint8Array, now?: Date) => Record<string, string> {
+export function s3Signer (credentials: SignerCredentials, region: string, host: string): (method: string, path: string, body?: Buffer, now?: Date) => Record<string, string> {
   let day = ''
   let scope = ''
   let key: Buffer = Buffer.alloc(0)

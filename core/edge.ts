@@ -181,7 +181,8 @@ function renderError (services: ServiceRegistry, entry: ServiceEntry | undefined
   return e.protocol.serializeError(e.model, err, { requestId })
 }
 
-function toHttpRequest (request: FastifyRequest): HttpRequest {
+/** A fastify request as the protocols and SigV4 see it. */
+export function toHttpRequest (request: FastifyRequest): HttpRequest {
   const url = request.raw.url ?? '/'
   const q = url.indexOf('?')
   const headers: Record<string, string> = {}
